@@ -1,0 +1,372 @@
+"""Core domain: operators (tenants), memberships, customers, tokens, the charging network and the
+charging sessions (CDRs).
+
+Models hold data and invariants only; writes that need more than one row live in ``services.py``.
+Every tenant-owned row carries an ``operator`` foreign key (DESIGN.md §7).
+"""
+
+import re
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+from djmoney.models.fields import CurrencyField
+from stdnum.eu import vat as eu_vat
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(_("%(value)s is not an IANA time zone (e.g. Europe/Amsterdam)."),
+                              params={"value": value})
+
+
+def validate_vat_number(value: str) -> None:
+    """An EU VAT number with its country prefix, checked with python-stdnum (format and check
+    digits; not a VIES look-up)."""
+    if value and not eu_vat.is_valid(value):
+        raise ValidationError(_("%(value)s is not a valid EU VAT number (e.g. NL123456782B01)."),
+                              params={"value": value})
+
+
+validate_country = RegexValidator(r"^[A-Z]{2}$", _("Use the ISO 3166-1 alpha-2 code, e.g. NL."))
+validate_colour = RegexValidator(r"^#[0-9A-Fa-f]{6}$", _("Use a hex colour such as #0B6E4F."))
+EVSE_ID_RE = re.compile(r"^[A-Z]{2}\*?[A-Z0-9]{3}\*?E[A-Z0-9\*]{1,30}$")
+
+
+def validate_evse_id(value: str) -> None:
+    if not EVSE_ID_RE.match(value):
+        raise ValidationError(_("%(value)s is not an EVSE id like NL*ABC*E12345*1."),
+                              params={"value": value})
+
+
+class TimeStampedModel(models.Model):
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class Address(models.Model):
+    address_line = models.CharField(_("address"), max_length=200, blank=True)
+    postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
+    city = models.CharField(_("city"), max_length=100, blank=True)
+    country = models.CharField(_("country"), max_length=2, validators=[validate_country])
+
+    class Meta:
+        abstract = True
+
+
+class Operator(TimeStampedModel, Address):
+    """A tenant: a charge point operator and/or mobility service provider."""
+
+    code = models.SlugField(max_length=40, unique=True,
+                            help_text=_("Short code used on the command line and in the API."))
+    name = models.CharField(max_length=200)
+    ocpi_country_code = models.CharField(max_length=2, validators=[validate_country])
+    ocpi_party_id = models.CharField(max_length=3, validators=[
+        RegexValidator(r"^[A-Z0-9]{3}$", _("Three upper-case letters or digits."))])
+    default_currency = CurrencyField(default="EUR")
+    vat_number = models.CharField(max_length=20, blank=True, validators=[validate_vat_number])
+    invoice_logo = models.FileField(upload_to="operators/logos/", blank=True)
+    brand_colour = models.CharField(max_length=7, default="#0B6E4F", validators=[validate_colour])
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["ocpi_country_code", "ocpi_party_id"],
+                                    name="operator_unique_ocpi_party"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(TimeStampedModel):
+    """A user's role at an operator. A user may belong to several operators."""
+
+    class Role(models.TextChoices):
+        MANAGER = "manager", _("CPO manager")
+        FINANCE = "finance", _("Finance")
+        VIEWER = "viewer", _("Viewer")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="memberships")
+    operator = models.ForeignKey(Operator, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.VIEWER)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "operator"], name="membership_unique_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.operator} ({self.get_role_display()})"
+
+
+class Customer(TimeStampedModel, Address):
+    """The billing account: an individual driver or a business/fleet with many tokens."""
+
+    class Kind(models.TextChoices):
+        INDIVIDUAL = "individual", _("Individual")
+        BUSINESS = "business", _("Business / fleet")
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        BLOCKED = "blocked", _("Blocked")
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="customers")
+    reference = models.CharField(max_length=40, help_text=_("Customer number at the operator."))
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.INDIVIDUAL)
+    name = models.CharField(max_length=200)
+    email = models.EmailField(blank=True)
+    vat_number = models.CharField(max_length=20, blank=True, validators=[validate_vat_number])
+    language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
+    currency = CurrencyField(default="EUR")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "reference"],
+                                    name="customer_unique_reference"),
+        ]
+        indexes = [models.Index(fields=["operator", "name"])]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.reference})"
+
+
+class Token(TimeStampedModel):
+    """An RFID card or app user that starts sessions for a customer (OCPI Token)."""
+
+    class Type(models.TextChoices):
+        RFID = "RFID", "RFID"
+        APP_USER = "APP_USER", _("App user")
+        AD_HOC_USER = "AD_HOC_USER", _("Ad hoc user")
+        OTHER = "OTHER", _("Other")
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="tokens")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="tokens",
+                                 null=True, blank=True)
+    uid = models.CharField(max_length=36)
+    type = models.CharField(max_length=20, choices=Type.choices, default=Type.RFID)
+    contract_id = models.CharField(_("contract id (eMAID)"), max_length=36, blank=True)
+    visual_number = models.CharField(max_length=64, blank=True)
+    valid = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["uid"]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "uid"], name="token_unique_uid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.visual_number or self.uid
+
+    def clean(self) -> None:
+        if self.customer_id and self.customer.operator_id != self.operator_id:
+            raise ValidationError({"customer": _("The customer belongs to another operator.")})
+
+
+class Location(TimeStampedModel, Address):
+    """A site with charging stations. Its IANA time zone is used for tariff restrictions and for
+    every time a person reads."""
+
+    class Kind(models.TextChoices):
+        PUBLIC = "public", _("Public")
+        SEMI_PUBLIC = "semi_public", _("Semi-public")
+        PRIVATE_HOME = "private_home", _("Private home")
+        OFFICE = "office", _("Office")
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="locations")
+    code = models.CharField(max_length=36, help_text=_("Location id (OCPI)."))
+    name = models.CharField(max_length=200)
+    region = models.CharField(max_length=100, blank=True)
+    time_zone = models.CharField(max_length=64, default="Europe/Amsterdam",
+                                 validators=[validate_time_zone])
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PUBLIC)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "code"], name="location_unique_code"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ChargingStation(TimeStampedModel):
+    """A charge point (OCPP identity) at a location. Home and office chargers have an owner who is
+    reimbursed for the electricity later."""
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="stations")
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="stations")
+    identity = models.CharField(max_length=48, help_text=_("Charge point identity (OCPP)."))
+    vendor = models.CharField(max_length=100, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    owner = models.ForeignKey(Customer, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="owned_stations",
+                              help_text=_("Home/office charger owner to reimburse."))
+
+    class Meta:
+        ordering = ["identity"]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "identity"],
+                                    name="station_unique_identity"),
+        ]
+
+    def __str__(self) -> str:
+        return self.identity
+
+    def clean(self) -> None:
+        errors = {}
+        if self.location_id and self.location.operator_id != self.operator_id:
+            errors["location"] = _("The location belongs to another operator.")
+        if self.owner_id and self.owner.operator_id != self.operator_id:
+            errors["owner"] = _("The owner belongs to another operator.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class Evse(TimeStampedModel):
+    """One connector group of a station that charges one vehicle at a time."""
+
+    class PowerType(models.TextChoices):
+        AC_1_PHASE = "AC_1_PHASE", _("AC 1-phase")
+        AC_3_PHASE = "AC_3_PHASE", _("AC 3-phase")
+        DC = "DC", "DC"
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="evses")
+    station = models.ForeignKey(ChargingStation, on_delete=models.PROTECT, related_name="evses")
+    evse_id = models.CharField(_("EVSE id"), max_length=48, validators=[validate_evse_id])
+    power_type = models.CharField(max_length=20, choices=PowerType.choices,
+                                  default=PowerType.AC_3_PHASE)
+    max_power_kw = models.DecimalField(_("max power (kW)"), max_digits=7, decimal_places=2,
+                                       validators=[MinValueValidator(Decimal("0.1")),
+                                                   MaxValueValidator(Decimal("1000"))])
+
+    class Meta:
+        verbose_name = "EVSE"
+        ordering = ["evse_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "evse_id"], name="evse_unique_evse_id"),
+            models.CheckConstraint(condition=Q(max_power_kw__gt=0), name="evse_power_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return self.evse_id
+
+    def clean(self) -> None:
+        if self.station_id and self.station.operator_id != self.operator_id:
+            raise ValidationError({"station": _("The station belongs to another operator.")})
+
+
+class ChargingSession(TimeStampedModel):
+    """A charge detail record (CDR) and where it stands in the billing flow.
+
+    The status only moves forward: imported → rated → settled → invoiced, or imported →
+    rating_failed (with a reason) → rated once fixed. A correction is a new record, never an edit
+    of an invoiced one.
+    """
+
+    class Status(models.TextChoices):
+        IMPORTED = "imported", _("Imported")
+        RATING_FAILED = "rating_failed", _("Rating failed")
+        RATED = "rated", _("Rated")
+        SETTLED = "settled", _("Settled")
+        INVOICED = "invoiced", _("Invoiced")
+
+    # Allowed moves. Re-rating (rated → rated) and retrying a failure are explicit services.
+    TRANSITIONS = {
+        Status.IMPORTED: {Status.RATED, Status.RATING_FAILED},
+        Status.RATING_FAILED: {Status.RATED, Status.RATING_FAILED},
+        Status.RATED: {Status.RATED, Status.SETTLED, Status.RATING_FAILED},
+        Status.SETTLED: {Status.INVOICED},
+        Status.INVOICED: set(),
+    }
+
+    class Source(models.TextChoices):
+        CSV = "csv", "CSV"
+        API = "api", "API"
+        OCPI = "ocpi", "OCPI"
+        DEMO = "demo", _("Demo data")
+
+    class AuthMethod(models.TextChoices):
+        AUTH_REQUEST = "AUTH_REQUEST", _("Authorization request")
+        COMMAND = "COMMAND", _("Command (app)")
+        WHITELIST = "WHITELIST", _("Whitelist")
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="sessions")
+    external_id = models.CharField(_("CDR id"), max_length=64)
+    evse = models.ForeignKey(Evse, on_delete=models.PROTECT, related_name="sessions")
+    token = models.ForeignKey(Token, on_delete=models.PROTECT, related_name="sessions",
+                              null=True, blank=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="sessions",
+                                 null=True, blank=True)
+    start = models.DateTimeField(db_index=True)
+    end = models.DateTimeField()
+    energy_kwh = models.DecimalField(_("energy (kWh)"), max_digits=12, decimal_places=4)
+    charging_seconds = models.PositiveIntegerField(default=0)
+    parking_seconds = models.PositiveIntegerField(_("parking (idle) seconds"), default=0)
+    max_power_kw = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    auth_method = models.CharField(max_length=20, choices=AuthMethod.choices,
+                                   default=AuthMethod.WHITELIST)
+    authorization_reference = models.CharField(max_length=36, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices)
+    raw = models.JSONField(_("record as received"), default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.IMPORTED,
+                              db_index=True)
+    rating_failure_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-start"]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "external_id"],
+                                    name="session_unique_cdr_id"),
+            models.CheckConstraint(condition=Q(end__gt=F("start")),
+                                   name="session_end_after_start"),
+            models.CheckConstraint(condition=Q(energy_kwh__gte=0),
+                                   name="session_energy_not_negative"),
+            models.CheckConstraint(
+                condition=Q(status="rating_failed") | Q(rating_failure_reason=""),
+                name="session_failure_reason_only_when_failed"),
+        ]
+        indexes = [
+            models.Index(fields=["operator", "status", "start"]),
+            models.Index(fields=["customer", "start"]),
+            models.Index(fields=["evse", "start"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+    @property
+    def duration_seconds(self) -> int:
+        return int((self.end - self.start).total_seconds())
+
+    def can_move_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS[self.Status(self.status)]
+
+    def clean(self) -> None:
+        errors = {}
+        if self.start and self.end and self.end <= self.start:
+            errors["end"] = _("The session must end after it starts.")
+        if self.evse_id and self.evse.operator_id != self.operator_id:
+            errors["evse"] = _("The EVSE belongs to another operator.")
+        if self.customer_id and self.customer.operator_id != self.operator_id:
+            errors["customer"] = _("The customer belongs to another operator.")
+        if self.token_id and self.token.operator_id != self.operator_id:
+            errors["token"] = _("The token belongs to another operator.")
+        if (self.start and self.end and self.end > self.start
+                and self.charging_seconds + self.parking_seconds > self.duration_seconds):
+            errors["parking_seconds"] = _(
+                "Charging and parking time together exceed the session's duration.")
+        if errors:
+            raise ValidationError(errors)

@@ -1,0 +1,31 @@
+"""The one rounding helper for money.
+
+Pure Python on purpose (no Django import): the pricing engine, invoicing and payments all round
+amounts here, so a figure is rounded the same way wherever it is shown. Rates and intermediate
+amounts are never rounded; a reported amount is rounded once, half-up, to the minor unit of its
+currency.
+"""
+
+from decimal import ROUND_HALF_UP, Decimal
+
+# ISO 4217 currencies whose minor unit is not 2 decimals. Everything else has cents.
+_MINOR_UNITS = {
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
+    "PYG": 0, "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+}
+
+
+def minor_unit(currency: str | None) -> int:
+    """Number of decimals of the currency's minor unit (2 when unknown or not given)."""
+    if not currency:
+        return 2
+    return _MINOR_UNITS.get(currency.upper(), 2)
+
+
+def round_money(amount: Decimal, currency: str | None = None) -> Decimal:
+    """Round ``amount`` half-up to the minor unit of ``currency`` (cents by default)."""
+    if not isinstance(amount, Decimal):
+        raise TypeError(f"round_money takes a Decimal, not {type(amount).__name__}")
+    exponent = Decimal(1).scaleb(-minor_unit(currency))
+    return amount.quantize(exponent, rounding=ROUND_HALF_UP)

@@ -1,0 +1,46 @@
+"""Reads of the core domain, always scoped by operator (DESIGN.md §7)."""
+
+from django.db.models import QuerySet
+
+from .models import Operator
+
+
+def operators_for_user(user) -> QuerySet[Operator]:
+    """The operators a user may act for: all of them for a platform superuser, else those of the
+    user's memberships."""
+    if not user.is_authenticated:
+        return Operator.objects.none()
+    if user.is_superuser:
+        return Operator.objects.all()
+    return Operator.objects.filter(memberships__user=user).distinct()
+
+
+def operator_ids_for_user(user) -> list[int] | None:
+    """The ids of the user's operators, or ``None`` for "every operator" (superusers)."""
+    if user.is_superuser:
+        return None
+    if not hasattr(user, "_operator_ids_cache"):
+        user._operator_ids_cache = list(
+            user.memberships.values_list("operator_id", flat=True)
+        ) if user.is_authenticated else []
+    return user._operator_ids_cache
+
+
+def scope_to_user(queryset: QuerySet, user, operator_path: str = "operator") -> QuerySet:
+    """Restrict ``queryset`` to the rows of the user's operators."""
+    ids = operator_ids_for_user(user)
+    if ids is None:
+        return queryset
+    if queryset.model is Operator:
+        return queryset.filter(pk__in=ids)
+    return queryset.filter(**{f"{operator_path}__in": ids})
+
+
+def session_counts_by_status(*, operator_id: int) -> dict[str, int]:
+    from django.db.models import Count
+
+    from .models import ChargingSession
+
+    rows = (ChargingSession.objects.filter(operator_id=operator_id)
+            .values("status").annotate(n=Count("id")).order_by("status"))
+    return {row["status"]: row["n"] for row in rows}

@@ -1,0 +1,1 @@
+"""invoicing app (see DESIGN.md)."""

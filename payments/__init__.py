@@ -1,0 +1,1 @@
+"""payments app (see DESIGN.md)."""

@@ -1,0 +1,1 @@
+"""promotions app (see DESIGN.md)."""

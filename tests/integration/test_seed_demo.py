@@ -1,0 +1,81 @@
+"""The demo data is what the issue promises, and seeding twice changes nothing."""
+
+from datetime import date
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+from emobility.demo import seed_demo
+from emobility.models import (
+    ChargingSession,
+    ChargingStation,
+    Customer,
+    Evse,
+    Location,
+    Membership,
+    Operator,
+    Token,
+)
+
+pytestmark = pytest.mark.django_db
+MODELS = [Operator, Membership, Customer, Token, Location, ChargingStation, Evse,
+          ChargingSession, get_user_model()]
+
+
+def _snapshot():
+    counts = {m.__name__: m.objects.count() for m in MODELS}
+    sessions = list(ChargingSession.objects.order_by("external_id").values_list(
+        "external_id", "start", "end", "energy_kwh", "customer__reference", "evse__evse_id"))
+    return counts, sessions
+
+
+def test_seed_demo_twice_gives_identical_data():
+    seed_demo(today=date(2026, 11, 24), log=lambda *_: None)
+    first = _snapshot()
+    seed_demo(today=date(2026, 11, 24), log=lambda *_: None)
+    assert _snapshot() == first
+
+
+def test_seed_demo_builds_the_promised_network(capsys):
+    call_command("seed_demo")
+    out = capsys.readouterr().out
+    assert Operator.objects.count() == 2
+    assert set(Operator.objects.values_list("country", flat=True)) == {"NL", "BE"}
+    assert Location.objects.count() >= 4
+    assert Location.objects.values("time_zone").distinct().count() >= 2
+    assert ChargingStation.objects.count() >= 20
+    assert Evse.objects.count() >= 40
+    assert set(Evse.objects.values_list("max_power_kw", flat=True)) >= {11, 22, 50, 150}
+    assert ChargingStation.objects.filter(owner__isnull=False,
+                                          location__kind="private_home").count() == 1
+    assert Customer.objects.count() >= 150
+    fleets = Customer.objects.filter(kind="business")
+    assert fleets.count() == 2
+    assert all(f.tokens.count() >= 10 for f in fleets)
+    assert ChargingSession.objects.count() >= 3000
+    # Every demo user is printed with where to log in.
+    for username in ("admin", "finance.nl", "manager.nl", "finance.be", "manager.be"):
+        assert username in out
+
+
+def test_demo_sessions_fall_in_the_last_complete_month_and_are_plausible():
+    seed_demo(today=date(2026, 3, 5), log=lambda *_: None)
+    sessions = ChargingSession.objects.select_related("evse")
+    for s in sessions.iterator():
+        assert s.raw["cdr_id"] == s.external_id
+        assert s.end > s.start
+        assert s.charging_seconds + s.parking_seconds == s.duration_seconds
+        assert s.energy_kwh <= s.evse.max_power_kw * s.charging_seconds / 3600
+    starts = sessions.values_list("start", flat=True)
+    assert min(starts).date() >= date(2026, 1, 31)  # local midnight of Feb 1st, in UTC
+    assert max(starts).date() <= date(2026, 2, 28)
+
+
+def test_demo_users_belong_to_their_operator():
+    seed_demo(today=date(2026, 11, 24), log=lambda *_: None)
+    finance_nl = get_user_model().objects.get(username="finance.nl")
+    assert list(finance_nl.memberships.values_list("operator__country", "role")) == [
+        ("NL", "finance")]
+    assert finance_nl.has_perm("emobility.change_chargingsession")
+    assert not finance_nl.has_perm("emobility.change_operator")
