@@ -1,4 +1,5 @@
 import json
+import zoneinfo
 
 from django.contrib import admin
 from django.utils.html import format_html
@@ -141,13 +142,13 @@ class EvseAdmin(OperatorScopedAdmin):
 
 @admin.register(ChargingSession)
 class ChargingSessionAdmin(OperatorScopedAdmin):
-    list_display = ["external_id", "start", "evse", "customer", "energy_kwh", "duration",
-                    "status", "source", "operator"]
+    list_display = ["external_id", "local_start", "location", "evse", "customer", "energy_kwh",
+                    "duration", "status"]
     list_filter = ["status", "source", OPERATOR_FILTER]
     date_hierarchy = "start"
     search_fields = ["external_id", "evse__evse_id", "token__uid", "customer__name",
                      "authorization_reference"]
-    list_select_related = ["evse", "customer", "operator"]
+    list_select_related = ["evse__station__location", "customer", "operator"]
     raw_id_fields = ["evse", "token", "customer"]
     readonly_fields = ["status", "rating_failure_reason", "raw_record", "created_at",
                        "updated_at"]
@@ -164,6 +165,19 @@ class ChargingSessionAdmin(OperatorScopedAdmin):
             return [f.name for f in self.model._meta.fields if f.name != "raw"] + [
                 "raw_record"]
         return self.readonly_fields
+
+    def get_list_display(self, request):
+        columns = list(super().get_list_display(request))
+        return [*columns, "operator"] if request.user.is_superuser else columns
+
+    @admin.display(description=_("start (local time)"), ordering="start")
+    def local_start(self, obj):
+        local = obj.start.astimezone(zoneinfo.ZoneInfo(obj.evse.station.location.time_zone))
+        return local.strftime("%Y-%m-%d %H:%M %Z")
+
+    @admin.display(description=_("location"))
+    def location(self, obj):
+        return obj.evse.station.location.name
 
     @admin.display(description=_("duration"))
     def duration(self, obj):

@@ -1,1 +1,437 @@
-"""Models of the tariffs app."""
+"""Tariffs in the OCPI 2.2.1 model, their versions and assignments, tariff groups, price indices
+and the price of each rated session.
+
+A ``Tariff`` is the identity an operator refers to (its OCPI id); what it charges lives in its
+``TariffVersion`` rows. A version is edited while it is a draft; once active it never changes: a
+price change is a new version, so a session keeps the exact version that priced it. Which tariff
+applies to a session is decided by ``TariffAssignment`` rows at network (macro), region or
+location (meso) and station or EVSE (micro) level (see ``docs/pricing.md``).
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from djmoney.models.fields import CurrencyField, MoneyField
+
+from emobility.models import (
+    ChargingSession,
+    ChargingStation,
+    Customer,
+    Evse,
+    Location,
+    Operator,
+    TimeStampedModel,
+)
+
+validate_hhmm = RegexValidator(r"^([01][0-9]|2[0-3]):[0-5][0-9]$", _("Use 24-hour HH:MM."))
+
+
+class TariffGroup(TimeStampedModel):
+    """A kind of customer priced alike: individuals, fleets, private, public or the operator's
+    own grouping."""
+
+    class Kind(models.TextChoices):
+        INDIVIDUALS = "individuals", _("Individuals")
+        FLEETS = "fleets", _("Fleets")
+        PRIVATE = "private", _("Private")
+        PUBLIC = "public", _("Public")
+        CUSTOM = "custom", _("Operator-defined")
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="tariff_groups")
+    code = models.SlugField(max_length=40)
+    name = models.CharField(max_length=100)
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.CUSTOM)
+
+    class Meta:
+        ordering = ["operator", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "code"], name="tariffgroup_unique_code"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerTariffGroup(TimeStampedModel):
+    """The tariff group a customer belongs to at its operator (one per customer)."""
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    customer = models.OneToOneField(Customer, on_delete=models.CASCADE,
+                                    related_name="tariff_group_membership")
+    group = models.ForeignKey(TariffGroup, on_delete=models.PROTECT, related_name="members")
+
+    class Meta:
+        verbose_name = _("customer tariff group")
+
+    def __str__(self) -> str:
+        return f"{self.customer} → {self.group}"
+
+    def clean(self) -> None:
+        if self.customer_id and self.customer.operator_id != self.operator_id:
+            raise ValidationError({"customer": _("The customer belongs to another operator.")})
+        if self.group_id and self.group.operator_id != self.operator_id:
+            raise ValidationError({"group": _("The group belongs to another operator.")})
+
+
+class Tariff(TimeStampedModel):
+    """A tariff's identity (OCPI ``id``) at an operator. Its prices live in its versions."""
+
+    class Type(models.TextChoices):
+        AD_HOC_PAYMENT = "AD_HOC_PAYMENT", _("Ad hoc payment")
+        PROFILE_CHEAP = "PROFILE_CHEAP", _("Profile: cheap")
+        PROFILE_FAST = "PROFILE_FAST", _("Profile: fast")
+        PROFILE_GREEN = "PROFILE_GREEN", _("Profile: green")
+        REGULAR = "REGULAR", _("Regular")
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="tariffs")
+    code = models.CharField(_("tariff id"), max_length=36,
+                            help_text=_("The OCPI tariff id, unique at the operator."))
+    name = models.CharField(max_length=200)
+    currency = CurrencyField(default="EUR")
+    type = models.CharField(_("OCPI type"), max_length=20, choices=Type.choices, blank=True)
+
+    class Meta:
+        ordering = ["operator", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "code"], name="tariff_unique_code"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} – {self.name}"
+
+
+class TariffVersion(TimeStampedModel):
+    """One immutable-once-active set of prices of a tariff.
+
+    Active and retired versions are never edited (services refuse, the admin shows them read-only).
+    A version prices sessions that start in ``[valid_from, valid_to)``; activating a new version
+    closes the previous one at the new one's ``valid_from``.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        ACTIVE = "active", _("Active")
+        RETIRED = "retired", _("Retired")
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    tariff = models.ForeignKey(Tariff, on_delete=models.PROTECT, related_name="versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    valid_from = models.DateTimeField(null=True, blank=True,
+                                      help_text=_("OCPI start_date_time; set on activation."))
+    valid_to = models.DateTimeField(null=True, blank=True,
+                                    help_text=_("OCPI end_date_time; open-ended when empty."))
+    min_price_excl_vat = models.DecimalField(max_digits=14, decimal_places=6, null=True,
+                                             blank=True)
+    min_price_incl_vat = models.DecimalField(max_digits=14, decimal_places=6, null=True,
+                                             blank=True)
+    max_price_excl_vat = models.DecimalField(max_digits=14, decimal_places=6, null=True,
+                                             blank=True)
+    max_price_incl_vat = models.DecimalField(max_digits=14, decimal_places=6, null=True,
+                                             blank=True)
+    tariff_alt_text = models.JSONField(default=list, blank=True,
+                                       help_text=_('[{"language": "en", "text": "..."}]'))
+    tariff_alt_url = models.URLField(blank=True)
+    energy_mix = models.JSONField(null=True, blank=True)
+    ocpi_extra = models.JSONField(default=dict, blank=True,
+                                  help_text=_("OCPI fields kept as received (country_code, "
+                                              "party_id, last_updated)."))
+    note = models.CharField(_("change note"), max_length=300, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, blank=True, related_name="+")
+    activated_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                     null=True, blank=True, related_name="+")
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["tariff", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["tariff", "number"], name="tariffversion_unique_number"),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_from__isnull=True)
+                | Q(valid_to__gt=models.F("valid_from")),
+                name="tariffversion_valid_window"),
+            models.CheckConstraint(condition=~Q(status="active") | Q(valid_from__isnull=False),
+                                   name="tariffversion_active_has_start"),
+        ]
+        indexes = [models.Index(fields=["tariff", "status", "valid_from"])]
+
+    def __str__(self) -> str:
+        return f"{self.tariff.code} v{self.number} ({self.get_status_display()})"
+
+    @property
+    def is_editable(self) -> bool:
+        return self.status == self.Status.DRAFT
+
+
+class TariffElement(models.Model):
+    """An OCPI TariffElement: price components that apply while all restrictions hold."""
+
+    class Reservation(models.TextChoices):
+        RESERVATION = "RESERVATION", _("Reservation")
+        RESERVATION_EXPIRES = "RESERVATION_EXPIRES", _("Reservation expires")
+
+    version = models.ForeignKey(TariffVersion, on_delete=models.CASCADE, related_name="elements")
+    position = models.PositiveSmallIntegerField(help_text=_("Order in the tariff (first wins)."))
+    start_time = models.CharField(max_length=5, blank=True, validators=[validate_hhmm])
+    end_time = models.CharField(max_length=5, blank=True, validators=[validate_hhmm])
+    start_date = models.DateField(null=True, blank=True)
+    end_date = models.DateField(null=True, blank=True, help_text=_("Exclusive."))
+    min_kwh = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    max_kwh = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    min_current = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    max_current = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    min_power = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    max_power = models.DecimalField(max_digits=10, decimal_places=2, null=True, blank=True)
+    min_duration = models.PositiveIntegerField(_("min duration (s)"), null=True, blank=True)
+    max_duration = models.PositiveIntegerField(_("max duration (s)"), null=True, blank=True)
+    days_of_week = models.JSONField(default=list, blank=True,
+                                    help_text=_('e.g. ["MONDAY", "TUESDAY"]; empty = every day'))
+    reservation = models.CharField(max_length=20, choices=Reservation.choices, blank=True)
+
+    class Meta:
+        ordering = ["version", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["version", "position"],
+                                    name="tariffelement_unique_position"),
+        ]
+
+    def __str__(self) -> str:
+        return f"element {self.position + 1}"
+
+
+class PriceIndex(TimeStampedModel):
+    """A market price index (e.g. a day-ahead electricity price zone), per kWh excl. VAT, in
+    intervals of 15 or 60 minutes."""
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="price_indices")
+    code = models.SlugField(max_length=40)
+    name = models.CharField(max_length=200)
+    market_zone = models.CharField(max_length=40, blank=True, help_text=_("e.g. NL, BE"))
+    currency = CurrencyField(default="EUR")
+    interval_minutes = models.PositiveSmallIntegerField(
+        choices=[(15, "15 minutes"), (60, "60 minutes")], default=60)
+
+    class Meta:
+        verbose_name_plural = _("price indices")
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "code"], name="priceindex_unique_code"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PriceIndexValue(models.Model):
+    """The index price per kWh (excl. VAT) for the interval starting at ``start`` (UTC)."""
+
+    index = models.ForeignKey(PriceIndex, on_delete=models.CASCADE, related_name="values")
+    start = models.DateTimeField()
+    price = models.DecimalField(max_digits=12, decimal_places=6)
+
+    class Meta:
+        ordering = ["index", "start"]
+        constraints = [
+            models.UniqueConstraint(fields=["index", "start"], name="priceindexvalue_unique_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.index.code} {self.start:%Y-%m-%d %H:%M} {self.price}"
+
+
+class PriceComponent(models.Model):
+    """An OCPI PriceComponent. An ENERGY component may follow a price index instead of a fixed
+    price: per interval, price = clamp(index × (1 + pct/100) + abs, floor, cap)."""
+
+    class Type(models.TextChoices):
+        ENERGY = "ENERGY", _("Energy (per kWh)")
+        FLAT = "FLAT", _("Flat (per session)")
+        PARKING_TIME = "PARKING_TIME", _("Parking time (per hour)")
+        TIME = "TIME", _("Charging time (per hour)")
+
+    element = models.ForeignKey(TariffElement, on_delete=models.CASCADE,
+                                related_name="components")
+    position = models.PositiveSmallIntegerField(default=0)
+    type = models.CharField(max_length=20, choices=Type.choices)
+    price = models.DecimalField(_("price excl. VAT"), max_digits=14, decimal_places=6,
+                                validators=[MinValueValidator(0)])
+    vat = models.DecimalField(_("VAT %"), max_digits=5, decimal_places=2, null=True, blank=True,
+                              validators=[MinValueValidator(0), MaxValueValidator(100)])
+    step_size = models.PositiveIntegerField(default=1, help_text=_(
+        "Wh for ENERGY, seconds for TIME and PARKING_TIME, 1 for FLAT."))
+    price_index = models.ForeignKey(PriceIndex, on_delete=models.PROTECT, null=True, blank=True,
+                                    related_name="components")
+    index_markup_abs = models.DecimalField(max_digits=12, decimal_places=6, null=True,
+                                           blank=True)
+    index_markup_pct = models.DecimalField(max_digits=7, decimal_places=3, null=True,
+                                           blank=True)
+    index_floor = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    index_cap = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+
+    class Meta:
+        ordering = ["element", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["element", "position"],
+                                    name="pricecomponent_unique_position"),
+            models.CheckConstraint(condition=Q(price_index__isnull=True) | Q(type="ENERGY"),
+                                   name="pricecomponent_index_only_for_energy"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.price}"
+
+
+class TariffAssignment(TimeStampedModel):
+    """Which tariff applies where, for whom and when.
+
+    Resolution for a session (most specific level first): EVSE, station, location, region,
+    network. At one level an assignment for the customer's tariff group beats one without a
+    group; among several, the latest ``valid_from`` wins.
+    """
+
+    class Level(models.TextChoices):
+        EVSE = "evse", _("EVSE (micro)")
+        STATION = "station", _("Station (micro)")
+        LOCATION = "location", _("Location (meso)")
+        REGION = "region", _("Region (meso)")
+        NETWORK = "network", _("Network (macro)")
+
+    #: resolution order, most specific first
+    ORDER = [Level.EVSE, Level.STATION, Level.LOCATION, Level.REGION, Level.NETWORK]
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT,
+                                 related_name="tariff_assignments")
+    tariff = models.ForeignKey(Tariff, on_delete=models.PROTECT, related_name="assignments")
+    level = models.CharField(max_length=10, choices=Level.choices)
+    evse = models.ForeignKey(Evse, on_delete=models.CASCADE, null=True, blank=True,
+                             related_name="+")
+    station = models.ForeignKey(ChargingStation, on_delete=models.CASCADE, null=True,
+                                blank=True, related_name="+")
+    location = models.ForeignKey(Location, on_delete=models.CASCADE, null=True, blank=True,
+                                 related_name="+")
+    region = models.CharField(max_length=100, blank=True)
+    tariff_group = models.ForeignKey(TariffGroup, on_delete=models.PROTECT, null=True,
+                                     blank=True, related_name="assignments",
+                                     help_text=_("Empty: applies to every customer."))
+    valid_from = models.DateTimeField()
+    valid_to = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["operator", "level", "-valid_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    Q(level="evse", evse__isnull=False, station__isnull=True,
+                      location__isnull=True, region="")
+                    | Q(level="station", evse__isnull=True, station__isnull=False,
+                        location__isnull=True, region="")
+                    | Q(level="location", evse__isnull=True, station__isnull=True,
+                        location__isnull=False, region="")
+                    | Q(level="region", evse__isnull=True, station__isnull=True,
+                        location__isnull=True) & ~Q(region="")
+                    | Q(level="network", evse__isnull=True, station__isnull=True,
+                        location__isnull=True, region="")
+                ),
+                name="tariffassignment_target_matches_level"),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gt=models.F("valid_from")),
+                name="tariffassignment_valid_window"),
+        ]
+        indexes = [models.Index(fields=["operator", "valid_from"])]
+
+    def __str__(self) -> str:
+        return f"{self.tariff.code} @ {self.get_level_display()} {self.target_label}"
+
+    @property
+    def target_label(self) -> str:
+        if self.level == self.Level.EVSE:
+            return str(self.evse)
+        if self.level == self.Level.STATION:
+            return str(self.station)
+        if self.level == self.Level.LOCATION:
+            return str(self.location)
+        if self.level == self.Level.REGION:
+            return self.region
+        return str(self.operator)
+
+    def clean(self) -> None:
+        errors = {}
+        for field in ("tariff", "evse", "station", "location", "tariff_group"):
+            related = getattr(self, field, None)
+            if related is not None and related.operator_id != self.operator_id:
+                errors[field] = _("This belongs to another operator.")
+        target = {"evse": self.evse_id, "station": self.station_id,
+                  "location": self.location_id, "region": self.region}
+        if self.level in target and not target[self.level]:
+            errors[self.level] = _("Choose the %(level)s this assignment is for.") % {
+                "level": self.level}
+        for field, value in target.items():
+            if field != self.level and value:
+                errors[field] = _("Only the %(level)s is set for a %(level)s assignment.") % {
+                    "level": self.level}
+        if self.valid_to and self.valid_from and self.valid_to <= self.valid_from:
+            errors["valid_to"] = _("The end must come after the start.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class SessionPrice(models.Model):
+    """The rating of one session: the exact tariff version that priced it, how that tariff was
+    chosen, the breakdown per dimension and the totals (rounded once, half-up)."""
+
+    session = models.OneToOneField(ChargingSession, on_delete=models.CASCADE,
+                                   related_name="price")
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    tariff_version = models.ForeignKey(TariffVersion, on_delete=models.PROTECT,
+                                       related_name="session_prices")
+    assignment = models.ForeignKey(TariffAssignment, on_delete=models.SET_NULL, null=True,
+                                   blank=True, related_name="+")
+    level = models.CharField(max_length=10, choices=TariffAssignment.Level.choices)
+    explanation = models.CharField(max_length=500)
+    total_excl_vat = MoneyField(max_digits=14, decimal_places=2, default_currency="EUR")
+    total_vat = MoneyField(max_digits=14, decimal_places=2, default_currency="EUR")
+    total_incl_vat = MoneyField(max_digits=14, decimal_places=2, default_currency="EUR")
+    breakdown = models.JSONField()
+    rated_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["operator", "rated_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.session} {self.total_incl_vat}"
+
+
+class TariffAuditEntry(models.Model):
+    """Who changed which tariff, how and when (append-only)."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", _("Created")
+        IMPORTED = "imported", _("Imported from OCPI")
+        DRAFTED = "drafted", _("New draft version")
+        EDITED = "edited", _("Draft edited")
+        ACTIVATED = "activated", _("Activated")
+        RETIRED = "retired", _("Retired")
+        ASSIGNED = "assigned", _("Assigned")
+        UNASSIGNED = "unassigned", _("Assignment ended")
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    tariff = models.ForeignKey(Tariff, on_delete=models.PROTECT, related_name="audit_entries")
+    version = models.ForeignKey(TariffVersion, on_delete=models.PROTECT, null=True, blank=True,
+                                related_name="audit_entries")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                              blank=True, related_name="+")
+    action = models.CharField(max_length=20, choices=Action.choices)
+    details = models.JSONField(default=dict, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name_plural = _("tariff audit entries")
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.tariff.code} {self.action}"

@@ -122,3 +122,55 @@ class SessionFactory(factory.django.DjangoModelFactory):
     charging_seconds = 5400
     parking_seconds = 1800
     source = ChargingSession.Source.CSV
+
+
+# --- tariffs -------------------------------------------------------------------------------
+from tariffs.models import (  # noqa: E402
+    PriceComponent,
+    Tariff,
+    TariffElement,
+    TariffGroup,
+    TariffVersion,
+)
+
+
+class TariffGroupFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TariffGroup
+
+    operator = factory.SubFactory(OperatorFactory)
+    code = factory.Sequence(lambda n: f"group-{n}")
+    name = factory.Sequence(lambda n: f"Group {n}")
+
+
+class TariffFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tariff
+
+    operator = factory.SubFactory(OperatorFactory)
+    code = factory.Sequence(lambda n: f"T{n:04d}")
+    name = factory.Sequence(lambda n: f"Tariff {n}")
+    currency = "EUR"
+
+
+class TariffVersionFactory(factory.django.DjangoModelFactory):
+    """An active version with one element pricing energy at ``energy_price`` per kWh."""
+
+    class Meta:
+        model = TariffVersion
+        skip_postgeneration_save = True
+
+    tariff = factory.SubFactory(TariffFactory)
+    operator = factory.SelfAttribute("tariff.operator")
+    number = factory.Sequence(lambda n: n + 1)
+    status = TariffVersion.Status.ACTIVE
+    valid_from = datetime(2020, 1, 1, tzinfo=UTC)
+
+    @factory.post_generation
+    def energy_price(self, create, extracted, **kwargs):
+        if not create:
+            return
+        element = TariffElement.objects.create(version=self, position=0)
+        PriceComponent.objects.create(element=element, type="ENERGY",
+                                      price=extracted if extracted is not None
+                                      else Decimal("0.30"), vat=Decimal("21"), step_size=1)

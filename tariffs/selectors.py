@@ -1,0 +1,140 @@
+"""Reads of the tariffs app: which tariff version prices a session, loaded once per batch.
+
+Resolution order (documented in ``docs/pricing.md``): for a session starting at T,
+
+1. levels are tried from the most specific to the most general: EVSE, station, location,
+   region (the location's region), network;
+2. at a level, only assignments valid at T count (``valid_from ≤ T < valid_to``);
+3. at that level an assignment for the customer's tariff group beats one without a group;
+   assignments for other groups never apply;
+4. among equals, the latest ``valid_from`` wins (then the newest assignment);
+5. the first level with an applicable assignment decides: its tariff's version valid at T
+   (``valid_from ≤ T < valid_to``, never a draft) prices the session. If that tariff has no such
+   version, rating fails with that reason: it does not fall back to a more general level,
+   because an operator who assigned a tariff there meant it.
+
+No applicable assignment at any level: rating fails with "no tariff applies"; a session is never
+priced 0 by accident.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from .models import CustomerTariffGroup, TariffAssignment, TariffVersion
+
+Level = TariffAssignment.Level
+
+
+@dataclass(frozen=True)
+class SessionPlace:
+    """Where and for whom a session is priced."""
+
+    operator_id: int
+    evse_id: int
+    station_id: int
+    location_id: int
+    region: str
+    group_id: int | None
+    start: datetime
+
+
+@dataclass(frozen=True)
+class Resolution:
+    version: TariffVersion
+    assignment: TariffAssignment
+    level: str
+    explanation: str
+
+
+class NoTariff(Exception):
+    """No tariff could be resolved; the message is the session's failure reason."""
+
+
+class TariffResolver:
+    """Resolves sessions to tariff versions over rows loaded once (no query per session)."""
+
+    def __init__(self, assignments: Iterable[TariffAssignment],
+                 versions: Iterable[TariffVersion]):
+        self._by_target: dict[tuple, list[TariffAssignment]] = defaultdict(list)
+        for a in assignments:
+            self._by_target[self._key(a.level, a.operator_id, a)].append(a)
+        for rows in self._by_target.values():
+            rows.sort(key=lambda a: (a.valid_from, a.pk), reverse=True)
+        self._versions: dict[int, list[TariffVersion]] = defaultdict(list)
+        for v in versions:
+            if v.status != TariffVersion.Status.DRAFT and v.valid_from is not None:
+                self._versions[v.tariff_id].append(v)
+        for rows in self._versions.values():
+            rows.sort(key=lambda v: v.valid_from, reverse=True)
+
+    @staticmethod
+    def _key(level: str, operator_id: int, source) -> tuple:
+        if level == Level.EVSE:
+            return (level, source.evse_id)
+        if level == Level.STATION:
+            return (level, source.station_id)
+        if level == Level.LOCATION:
+            return (level, source.location_id)
+        if level == Level.REGION:
+            return (level, operator_id, source.region)
+        return (level, operator_id)
+
+    def resolve(self, place: SessionPlace) -> Resolution:
+        at = place.start
+        for level in TariffAssignment.ORDER:
+            if level == Level.REGION and not place.region:
+                continue
+            candidates = [a for a in self._by_target.get(self._key(level, place.operator_id,
+                                                                    place), ())
+                          if a.valid_from <= at and (a.valid_to is None or at < a.valid_to)]
+            chosen = None
+            if place.group_id is not None:
+                chosen = next((a for a in candidates if a.tariff_group_id == place.group_id),
+                              None)
+            if chosen is None:
+                chosen = next((a for a in candidates if a.tariff_group_id is None), None)
+            if chosen is None:
+                continue
+            version = next((v for v in self._versions.get(chosen.tariff_id, ())
+                            if v.valid_from <= at and (v.valid_to is None or at < v.valid_to)),
+                           None)
+            level_label = Level(level).label
+            group = (f" for tariff group {chosen.tariff_group.name}"
+                     if chosen.tariff_group_id else " for every customer")
+            if version is None:
+                raise NoTariff(
+                    f"Tariff {chosen.tariff.code} is assigned at {level_label} level{group} "
+                    f"but has no active version valid at {at.isoformat()}.")
+            return Resolution(
+                version=version, assignment=chosen, level=level,
+                explanation=(f"{level_label} assignment #{chosen.pk} ({chosen.target_label})"
+                             f"{group}, valid from {chosen.valid_from:%Y-%m-%d %H:%M} UTC: "
+                             f"tariff {chosen.tariff.code} v{version.number}"))
+        raise NoTariff(f"No tariff applies: no assignment at EVSE, station, location, region or "
+                       f"network level is valid at {at.isoformat()}"
+                       + (" for this customer's tariff group." if place.group_id else "."))
+
+
+def load_resolver(*, operator_ids: Iterable[int], start_min: datetime,
+                  start_max: datetime) -> TariffResolver:
+    """Load the assignments and versions that can price sessions starting in
+    ``[start_min, start_max]`` at these operators: two queries, whatever the batch size."""
+    operator_ids = list(operator_ids)
+    assignments = list(
+        TariffAssignment.objects.filter(operator_id__in=operator_ids, valid_from__lte=start_max)
+        .exclude(valid_to__lte=start_min)
+        .select_related("tariff", "tariff_group", "evse", "station", "location", "operator"))
+    versions = list(
+        TariffVersion.objects.filter(tariff_id__in={a.tariff_id for a in assignments})
+        .exclude(status=TariffVersion.Status.DRAFT)
+        .exclude(valid_to__lte=start_min).filter(valid_from__lte=start_max)
+        .select_related("tariff__operator").prefetch_related("elements__components"))
+    return TariffResolver(assignments, versions)
+
+
+def customer_groups(customer_ids: Iterable[int]) -> dict[int, int]:
+    """customer id → tariff group id, for the customers that have a group."""
+    return dict(CustomerTariffGroup.objects.filter(customer_id__in=set(customer_ids))
+                .values_list("customer_id", "group_id"))
