@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "djmoney",
     "rest_framework",
     "import_export",
+    "nested_admin",
     "django_celery_beat",
     "emobility",
     "tariffs",

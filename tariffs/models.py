@@ -149,7 +149,8 @@ class TariffVersion(TimeStampedModel):
     class Meta:
         ordering = ["tariff", "-number"]
         constraints = [
-            models.UniqueConstraint(fields=["tariff", "number"], name="tariffversion_unique_number"),
+            models.UniqueConstraint(fields=["tariff", "number"],
+                                    name="tariffversion_unique_number"),
             models.CheckConstraint(
                 condition=Q(valid_to__isnull=True) | Q(valid_from__isnull=True)
                 | Q(valid_to__gt=models.F("valid_from")),

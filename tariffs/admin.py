@@ -1,0 +1,393 @@
+import io
+import json
+
+import nested_admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from emobility.admin_scoping import OperatorScopedAdmin
+
+from .models import (
+    CustomerTariffGroup,
+    PriceComponent,
+    PriceIndex,
+    PriceIndexValue,
+    Tariff,
+    TariffAssignment,
+    TariffAuditEntry,
+    TariffElement,
+    TariffGroup,
+    TariffVersion,
+)
+from .ocpi_mapping import version_to_ocpi
+from .price_index_import import PriceIndexImportError, price_index_import_csv
+from .pricing.lint import tariff_warnings
+from .services import (
+    TariffError,
+    tariff_version_activate,
+    tariff_version_create_draft,
+    tariff_version_ensure_editable,
+)
+
+OPERATOR_FILTER = ("operator", admin.RelatedOnlyFieldListFilter)
+
+
+def ocpi_json_response(versions, filename: str) -> HttpResponse:
+    payload = [version_to_ocpi(v) for v in versions]
+    body = json.dumps(payload[0] if len(payload) == 1 else payload, cls=DjangoJSONEncoder,
+                      indent=2, ensure_ascii=False)
+    response = HttpResponse(body, content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@admin.register(TariffGroup)
+class TariffGroupAdmin(OperatorScopedAdmin):
+    list_display = ["name", "code", "kind", "operator"]
+    list_filter = ["kind", OPERATOR_FILTER]
+    search_fields = ["name", "code"]
+
+
+@admin.register(CustomerTariffGroup)
+class CustomerTariffGroupAdmin(OperatorScopedAdmin):
+    list_display = ["customer", "group", "operator"]
+    list_filter = [("group", admin.RelatedOnlyFieldListFilter), OPERATOR_FILTER]
+    search_fields = ["customer__name", "customer__reference"]
+    raw_id_fields = ["customer"]
+    list_select_related = ["customer", "group", "operator"]
+
+
+def _draft_parent(obj) -> bool:
+    """Whether the inline's parent (a version, or an element of one) is an editable draft."""
+    version = obj if isinstance(obj, TariffVersion) else getattr(obj, "version", None)
+    return version is None or version.is_editable
+
+
+class PriceComponentInline(nested_admin.NestedTabularInline):
+    model = PriceComponent
+    extra = 0
+    sortable_field_name = "position"
+    fields = ["position", "type", "price", "vat", "step_size", "price_index",
+              "index_markup_abs", "index_markup_pct", "index_floor", "index_cap"]
+
+    def has_add_permission(self, request, obj=None):
+        return _draft_parent(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return _draft_parent(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return _draft_parent(obj) and super().has_delete_permission(request, obj)
+
+
+class TariffElementInline(nested_admin.NestedStackedInline):
+    model = TariffElement
+    extra = 0
+    sortable_field_name = "position"
+    inlines = [PriceComponentInline]
+    fieldsets = [
+        (None, {"fields": ["position"]}),
+        (_("Restrictions (all must hold; empty = no restriction)"), {"fields": [
+            ("start_time", "end_time"), ("start_date", "end_date"), "days_of_week",
+            ("min_kwh", "max_kwh"), ("min_power", "max_power"),
+            ("min_current", "max_current"), ("min_duration", "max_duration"), "reservation"]}),
+    ]
+
+    def has_add_permission(self, request, obj=None):
+        return _draft_parent(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return _draft_parent(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return _draft_parent(obj) and super().has_delete_permission(request, obj)
+
+
+@admin.register(TariffVersion)
+class TariffVersionAdmin(OperatorScopedAdmin, nested_admin.NestedModelAdmin):
+    list_display = ["tariff", "number", "status", "valid_from", "valid_to", "note",
+                    "activated_by"]
+    list_filter = ["status", OPERATOR_FILTER]
+    search_fields = ["tariff__code", "tariff__name", "note"]
+    list_select_related = ["tariff", "activated_by"]
+    inlines = [TariffElementInline]
+    readonly_fields = ["operator", "tariff", "number", "status", "valid_from", "valid_to",
+                       "activated_by", "activated_at", "created_by", "warnings",
+                       "preview_link"]
+    fieldsets = [
+        (None, {"fields": ["tariff", "number", "status", "warnings", "preview_link", "note"]}),
+        (_("Validity"), {"fields": [("valid_from", "valid_to"), ("activated_by", "activated_at"),
+                                    "created_by"]}),
+        (_("Minimum / maximum price per session"), {"fields": [
+            ("min_price_excl_vat", "min_price_incl_vat"),
+            ("max_price_excl_vat", "max_price_incl_vat")]}),
+        (_("OCPI texts"), {"classes": ["collapse"], "fields": [
+            "tariff_alt_text", "tariff_alt_url", "energy_mix", "ocpi_extra"]}),
+    ]
+    actions = ["activate_drafts", "clone_to_draft", "export_ocpi"]
+
+    def has_add_permission(self, request):
+        return False  # versions are made by cloning or importing, never from nothing
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and not obj.is_editable:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        if obj is not None and not obj.is_editable:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        tariff_version_ensure_editable(TariffVersion.objects.get(pk=obj.pk))
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        version = form.instance
+        TariffAuditEntry.objects.create(
+            operator_id=version.operator_id, tariff_id=version.tariff_id, version=version,
+            actor=request.user, action=TariffAuditEntry.Action.EDITED,
+            details={"changed": form.changed_data})
+        for warning in tariff_warnings(version_to_ocpi(version)["elements"]):
+            messages.warning(request, warning)
+
+    @admin.display(description=_("warnings"))
+    def warnings(self, obj):
+        found = tariff_warnings(version_to_ocpi(obj)["elements"]) if obj.pk else []
+        if not found:
+            return "—"
+        return format_html("<ul class='errorlist'>{}</ul>",
+                           format_html_join("", "<li>{}</li>", ((w,) for w in found)))
+
+    @admin.display(description=_("preview"))
+    def preview_link(self, obj):
+        if not obj.pk:
+            return "—"
+        url = reverse("admin:tariffs_tariffversion_preview", args=[obj.pk])
+        return format_html('<a class="button" href="{}">{}</a>', url,
+                           _("Price a sample session with this version"))
+
+    def get_urls(self):
+        return [path("<int:pk>/preview/", self.admin_site.admin_view(self.preview_view),
+                     name="tariffs_tariffversion_preview"), *super().get_urls()]
+
+    def preview_view(self, request, pk):
+        from .preview import PreviewForm, preview_version
+
+        version = get_object_or_404(self.get_queryset(request), pk=pk)
+        form = PreviewForm(request.POST or None, initial=PreviewForm.initial_for(version))
+        result = None
+        if request.method == "POST" and form.is_valid():
+            try:
+                result = preview_version(version=version, **form.cleaned_data)
+            except ValueError as exc:
+                form.add_error(None, str(exc))
+        context = {**self.admin_site.each_context(request), "title": f"Preview {version}",
+                   "version": version, "form": form, "result": result,
+                   "opts": self.model._meta}
+        return TemplateResponse(request, "admin/tariffs/preview.html", context)
+
+    @admin.action(description=_("Activate the selected drafts (valid from now)"))
+    def activate_drafts(self, request, queryset):
+        for version in queryset.order_by("tariff_id", "number"):
+            try:
+                tariff_version_activate(version=version, actor=request.user)
+                messages.success(request, f"{version.tariff.code} v{version.number} is active.")
+            except TariffError as exc:
+                messages.error(request, "; ".join(exc.messages))
+
+    @admin.action(description=_("Clone to a new draft version"))
+    def clone_to_draft(self, request, queryset):
+        for version in queryset:
+            draft = tariff_version_create_draft(tariff=version.tariff, from_version=version,
+                                                actor=request.user)
+            messages.success(request, format_html(
+                'Draft <a href="{}">{} v{}</a> created from v{}.',
+                reverse("admin:tariffs_tariffversion_change", args=[draft.pk]),
+                draft.tariff.code, draft.number, version.number))
+
+    @admin.action(description=_("Export as OCPI 2.2.1 JSON"))
+    def export_ocpi(self, request, queryset):
+        versions = list(queryset.select_related("tariff__operator"))
+        return ocpi_json_response(versions, "tariffs.json" if len(versions) > 1
+                                  else f"{versions[0].tariff.code}-v{versions[0].number}.json")
+
+
+class TariffVersionInline(admin.TabularInline):
+    model = TariffVersion
+    extra = 0
+    fields = ["number", "status", "valid_from", "valid_to", "note", "activated_by"]
+    readonly_fields = fields
+    show_change_link = True
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Tariff)
+class TariffAdmin(OperatorScopedAdmin):
+    list_display = ["code", "name", "currency", "type", "active_version", "operator"]
+    list_filter = ["currency", "type", OPERATOR_FILTER]
+    search_fields = ["code", "name"]
+    inlines = [TariffVersionInline]
+    actions = ["new_draft", "export_active_ocpi"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The id and currency identify what sessions were priced with: fixed once created.
+        return ["code", "currency"] if obj else []
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("versions")
+
+    @admin.display(description=_("active version"))
+    def active_version(self, obj):
+        active = [v for v in obj.versions.all() if v.status == TariffVersion.Status.ACTIVE]
+        return f"v{active[0].number} since {active[0].valid_from:%Y-%m-%d}" if active else "—"
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if not change:
+            TariffAuditEntry.objects.create(operator_id=obj.operator_id, tariff=obj,
+                                            actor=request.user,
+                                            action=TariffAuditEntry.Action.CREATED)
+
+    @admin.action(description=_("Start a new draft version"))
+    def new_draft(self, request, queryset):
+        for tariff in queryset:
+            draft = tariff_version_create_draft(tariff=tariff, actor=request.user)
+            messages.success(request, format_html(
+                'Draft <a href="{}">{} v{}</a> created.',
+                reverse("admin:tariffs_tariffversion_change", args=[draft.pk]),
+                tariff.code, draft.number))
+
+    @admin.action(description=_("Export the active versions as OCPI 2.2.1 JSON"))
+    def export_active_ocpi(self, request, queryset):
+        versions = list(TariffVersion.objects.filter(
+            tariff__in=queryset, status=TariffVersion.Status.ACTIVE).select_related(
+            "tariff__operator"))
+        if not versions:
+            messages.error(request, _("None of the selected tariffs has an active version."))
+            return None
+        return ocpi_json_response(versions, "tariffs.json")
+
+
+@admin.register(TariffAssignment)
+class TariffAssignmentAdmin(OperatorScopedAdmin):
+    list_display = ["tariff", "level", "target", "tariff_group", "valid_from", "valid_to",
+                    "operator"]
+    list_filter = ["level", ("tariff_group", admin.RelatedOnlyFieldListFilter), OPERATOR_FILTER]
+    search_fields = ["tariff__code", "region", "location__name", "station__identity",
+                     "evse__evse_id"]
+    raw_id_fields = ["evse", "station", "location"]
+    list_select_related = ["tariff", "tariff_group", "evse", "station", "location", "operator"]
+    readonly_fields = ["created_by"]
+    fields = ["operator", "tariff", "level", "evse", "station", "location", "region",
+              "tariff_group", ("valid_from", "valid_to"), "created_by"]
+
+    @admin.display(description=_("where"))
+    def target(self, obj):
+        return obj.target_label
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        TariffAuditEntry.objects.create(
+            operator_id=obj.operator_id, tariff=obj.tariff, actor=request.user,
+            action=(TariffAuditEntry.Action.UNASSIGNED if change and obj.valid_to
+                    else TariffAuditEntry.Action.ASSIGNED),
+            details={"assignment": obj.pk, "level": obj.level, "target": obj.target_label,
+                     "changed": form.changed_data})
+
+
+@admin.register(TariffAuditEntry)
+class TariffAuditEntryAdmin(OperatorScopedAdmin):
+    list_display = ["at", "tariff", "version", "action", "actor", "details"]
+    list_filter = ["action", OPERATOR_FILTER]
+    search_fields = ["tariff__code", "actor__username"]
+    list_select_related = ["tariff", "version", "actor"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class PriceIndexImportForm(forms.Form):
+    file = forms.FileField(help_text=_("CSV with a start and a price column."))
+    unit = forms.ChoiceField(choices=[("kWh", _("price per kWh")), ("MWh", _("price per MWh"))])
+
+
+@admin.register(PriceIndex)
+class PriceIndexAdmin(OperatorScopedAdmin):
+    list_display = ["name", "code", "market_zone", "currency", "interval_minutes", "operator",
+                    "import_link"]
+    list_filter = [OPERATOR_FILTER]
+    search_fields = ["name", "code", "market_zone"]
+
+    @admin.display(description=_("prices"))
+    def import_link(self, obj):
+        return format_html('<a href="{}">{}</a>',
+                           reverse("admin:tariffs_priceindex_import", args=[obj.pk]),
+                           _("Import CSV"))
+
+    def get_urls(self):
+        return [path("<int:pk>/import/", self.admin_site.admin_view(self.import_view),
+                     name="tariffs_priceindex_import"), *super().get_urls()]
+
+    def import_view(self, request, pk):
+        index = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_change_permission(request, index):
+            raise PermissionError
+        form = PriceIndexImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            if upload.size > 50 * 1024 * 1024:
+                form.add_error("file", _("The file is larger than 50 MB: split it."))
+            else:
+                try:
+                    stream = io.TextIOWrapper(upload.file, encoding="utf-8", newline="")
+                    report = price_index_import_csv(index=index, stream=stream,
+                                                    unit=form.cleaned_data["unit"])
+                except UnicodeDecodeError:
+                    form.add_error("file", _("The file is not UTF-8 text."))
+                except PriceIndexImportError as exc:
+                    form.add_error("file", f"Nothing imported: {exc}")
+                else:
+                    messages.success(request, f"{report.created} new and {report.updated} "
+                                              f"replaced prices imported.")
+                    return redirect("admin:tariffs_priceindexvalue_changelist")
+        context = {**self.admin_site.each_context(request), "title": f"Import prices: {index}",
+                   "form": form, "opts": self.model._meta, "index": index}
+        return TemplateResponse(request, "admin/tariffs/price_index_import.html", context)
+
+
+@admin.register(PriceIndexValue)
+class PriceIndexValueAdmin(OperatorScopedAdmin):
+    operator_path = "index__operator"
+    list_display = ["index", "start", "price"]
+    list_filter = [("index", admin.RelatedOnlyFieldListFilter)]
+    date_hierarchy = "start"
+    show_full_result_count = False
+
+    def has_change_permission(self, request, obj=None):
+        return False  # prices change by importing a corrected file
+
+    def has_add_permission(self, request):
+        return False
+
