@@ -29,3 +29,16 @@ def round_money(amount: Decimal, currency: str | None = None) -> Decimal:
         raise TypeError(f"round_money takes a Decimal, not {type(amount).__name__}")
     exponent = Decimal(1).scaleb(-minor_unit(currency))
     return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+
+
+def round_ratio(numerator: int, denominator: int, currency: str | None = None) -> Decimal:
+    """``numerator / denominator`` (integers) rounded by the same rule as ``round_money``: half-up
+    (a half goes away from zero) to the minor unit of ``currency``.
+
+    For exact values held as integer ratios (the pricing engine's fractions): integer arithmetic
+    only, so no intermediate Decimal can round first."""
+    if denominator <= 0:
+        raise ValueError("the denominator must be positive")
+    places = minor_unit(currency)
+    magnitude = (abs(numerator) * 10**places * 2 + denominator) // (2 * denominator)
+    return Decimal(-magnitude if numerator < 0 else magnitude).scaleb(-places)

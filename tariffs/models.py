@@ -381,13 +381,67 @@ class TariffAssignment(TimeStampedModel):
             raise ValidationError(errors)
 
 
+class RatingRun(models.Model):
+    """One call of the rating service: who or what started it, on which sessions, and what came
+    of it. Long runs update their counts as they go (the progress shown in the admin)."""
+
+    class Trigger(models.TextChoices):
+        IMPORT = "import", _("After an import")
+        TASK = "task", _("Scheduled / background task")
+        ADMIN = "admin", _("Admin action")
+        RERATE = "rerate", _("Explicit re-rating")
+        COMMAND = "command", _("Management command")
+        DEMO = "demo", _("Demo data")
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="+", help_text=_("Empty: several operators."))
+    trigger = models.CharField(max_length=10, choices=Trigger.choices)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                              blank=True, related_name="+")
+    reason = models.CharField(max_length=300, blank=True)
+    sessions_total = models.PositiveIntegerField(default=0)
+    rated = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(
+        default=0, help_text=_("Not in a status this run may rate (e.g. invoiced), or being "
+                               "rated by another run."))
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"rating run #{self.pk} ({self.get_trigger_display()})"
+
+    @property
+    def progress(self) -> int:
+        """Percent of the sessions handled so far."""
+        if not self.sessions_total:
+            return 100 if self.status != self.Status.RUNNING else 0
+        done = self.rated + self.failed + self.skipped
+        return min(100, done * 100 // self.sessions_total)
+
+
 class SessionPrice(models.Model):
     """The rating of one session: the exact tariff version that priced it, how that tariff was
-    chosen, the breakdown per dimension and the totals (rounded once, half-up)."""
+    chosen, the breakdown per dimension and the totals (rounded once, half-up).
 
-    session = models.OneToOneField(ChargingSession, on_delete=models.CASCADE,
-                                   related_name="price")
+    A session has at most one current price. Re-rating writes a new row and keeps the old one
+    (``is_current`` false), so every price a session ever had stays readable."""
+
+    session = models.ForeignKey(ChargingSession, on_delete=models.CASCADE,
+                                related_name="prices")
     operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    is_current = models.BooleanField(default=True)
+    rating_run = models.ForeignKey(RatingRun, on_delete=models.PROTECT, related_name="prices")
     tariff_version = models.ForeignKey(TariffVersion, on_delete=models.PROTECT,
                                        related_name="session_prices")
     assignment = models.ForeignKey(TariffAssignment, on_delete=models.SET_NULL, null=True,
@@ -401,6 +455,10 @@ class SessionPrice(models.Model):
     rated_at = models.DateTimeField()
 
     class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["session"], condition=Q(is_current=True),
+                                    name="sessionprice_one_current_per_session"),
+        ]
         indexes = [models.Index(fields=["operator", "rated_at"])]
 
     def __str__(self) -> str:

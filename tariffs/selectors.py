@@ -20,9 +20,20 @@ priced 0 by accident.
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 
-from .models import CustomerTariffGroup, TariffAssignment, TariffVersion
+from .models import (
+    CustomerTariffGroup,
+    PriceIndex,
+    PriceIndexValue,
+    TariffAssignment,
+    TariffVersion,
+)
+from .ocpi_mapping import version_to_ocpi
+from .pricing.indexed import IndexInterval, IndexRule
+from .pricing.ocpi import parse_tariff
+from .pricing.types import Tariff
 
 Level = TariffAssignment.Level
 
@@ -130,7 +141,8 @@ def load_resolver(*, operator_ids: Iterable[int], start_min: datetime,
         TariffVersion.objects.filter(tariff_id__in={a.tariff_id for a in assignments})
         .exclude(status=TariffVersion.Status.DRAFT)
         .exclude(valid_to__lte=start_min).filter(valid_from__lte=start_max)
-        .select_related("tariff__operator").prefetch_related("elements__components"))
+        .select_related("tariff__operator")
+        .prefetch_related("elements__components__price_index"))
     return TariffResolver(assignments, versions)
 
 
@@ -138,3 +150,57 @@ def customer_groups(customer_ids: Iterable[int]) -> dict[int, int]:
     """customer id → tariff group id, for the customers that have a group."""
     return dict(CustomerTariffGroup.objects.filter(customer_id__in=set(customer_ids))
                 .values_list("customer_id", "group_id"))
+
+
+# --- the engine's form of tariff versions and price indices ---------------------------------
+
+@dataclass(frozen=True)
+class EngineVersion:
+    """A tariff version as the pricing engine reads it, built once per batch: the OCPI form
+    parsed into frozen dataclasses, and the components that follow a price index."""
+
+    version: TariffVersion
+    tariff: Tariff
+    #: (element index, component index) → how that ENERGY component follows its index
+    index_rules: dict[tuple[int, int], IndexRule]
+    #: index code → index id, for the indices this version uses
+    index_ids: dict[str, int]
+
+
+def engine_version(version: TariffVersion) -> EngineVersion:
+    """``version`` (with its elements and components, prefetched or not) for the engine."""
+    elements = list(version.elements.all())
+    tariff = parse_tariff(version_to_ocpi(version, elements=elements))
+    rules: dict[tuple[int, int], IndexRule] = {}
+    index_ids: dict[str, int] = {}
+    for i, element in enumerate(elements):
+        for j, component in enumerate(element.components.all()):
+            if component.price_index_id is None:
+                continue
+            index = component.price_index
+            rules[(i, j)] = IndexRule(
+                index=index.code,
+                markup_abs=component.index_markup_abs or Decimal(0),
+                markup_pct=component.index_markup_pct or Decimal(0),
+                floor=component.index_floor, cap=component.index_cap)
+            index_ids[index.code] = index.pk
+    return EngineVersion(version=version, tariff=tariff, index_rules=rules, index_ids=index_ids)
+
+
+def index_series(*, index_ids: Iterable[int], start: datetime,
+                 end: datetime) -> dict[int, list[IndexInterval]]:
+    """index id → its intervals that overlap ``[start, end)``, in order (one query)."""
+    index_ids = set(index_ids)
+    if not index_ids:
+        return {}
+    minutes = dict(PriceIndex.objects.filter(pk__in=index_ids)
+                   .values_list("pk", "interval_minutes"))
+    longest = timedelta(minutes=max(minutes.values(), default=60))
+    series: dict[int, list[IndexInterval]] = {pk: [] for pk in index_ids}
+    rows = (PriceIndexValue.objects.filter(index_id__in=index_ids, start__gt=start - longest,
+                                           start__lt=end)
+            .order_by("index_id", "start").values_list("index_id", "start", "price"))
+    for index_id, begin, price in rows:
+        series[index_id].append(IndexInterval(
+            begin, begin + timedelta(minutes=minutes[index_id]), price))
+    return series

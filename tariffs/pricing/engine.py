@@ -94,6 +94,9 @@ class CompiledTariff(NamedTuple):
     duration_points_us: tuple[int, ...]
     #: min/max_kwh (rule 7)
     kwh_points: tuple[Decimal, ...]
+    #: start/end instants (µs since the epoch) of elements materialized from a price index
+    instant_points_us: tuple[int, ...]
+    uses_instants: bool
 
 
 def _time_us(value) -> int:
@@ -126,8 +129,14 @@ def _compile_check(r: TariffRestrictions | None, as_fraction: bool) -> tuple | N
         None if r.max_duration is None else r.max_duration * SECOND_US,
         opt(r.min_power), opt(r.max_power),
         opt(r.min_current), opt(r.max_current),
+        None if r.start_instant is None else _epoch_us(r.start_instant),
+        None if r.end_instant is None else _epoch_us(r.end_instant),
     )
     return None if all(v is None for v in check) else check
+
+
+def _epoch_us(instant: datetime) -> int:
+    return _us(instant - _EPOCH)
 
 
 def compile_tariff(tariff: Tariff) -> CompiledTariff:
@@ -185,10 +194,14 @@ def _compile(tariff: Tariff) -> CompiledTariff:
     boundaries = {0}
     durations = set()
     kwh = set()
+    instants = set()
     for element in tariff.elements:
         r = element.restrictions
         if r is None or r.reservation is not None:
             continue
+        for instant in (r.start_instant, r.end_instant):
+            if instant is not None:
+                instants.add(_epoch_us(instant))
         for t in (r.start_time, r.end_time):
             if t is not None:
                 boundaries.add(_time_us(t))
@@ -208,6 +221,8 @@ def _compile(tariff: Tariff) -> CompiledTariff:
         day_boundaries_us=tuple(sorted(boundaries)),
         duration_points_us=tuple(sorted(durations)),
         kwh_points=tuple(sorted(kwh)),
+        instant_points_us=tuple(sorted(instants)),
+        uses_instants=any(c[12] is not None or c[13] is not None for c in checks),
     )
 
 
@@ -441,6 +456,10 @@ def _split_totals(compiled: CompiledTariff, cdr: Cdr, tz: ZoneInfo,
         points.add(charging)
         points |= _local_split_points(compiled, cdr.start, total, tz)
         points.update(d for d in compiled.duration_points_us if d < total)
+        if compiled.instant_points_us:
+            epoch0 = _epoch_us(cdr.start)
+            points.update(p - epoch0 for p in compiled.instant_points_us
+                          if 0 < p - epoch0 < total)
         if energy > 0:
             for k in compiled.kwh_points:
                 if 0 < k < energy:  # at constant power, k kWh are reached at charging × k / E
@@ -511,10 +530,11 @@ def split_totals_into_periods(tariff: Tariff, cdr: Cdr, tz: ZoneInfo,
 # --- Pricing -------------------------------------------------------------------------------------
 
 def _holds(c: tuple, sod: int, day: int, weekday: int, energy_before, since_start,
-           power: tuple | None, current, tscale: int, escale: int) -> bool:
+           power: tuple | None, current, tscale: int, escale: int, at) -> bool:
     """Rule 4: do all of an element's restrictions hold at the start of a period?
-    (``since_start`` is in 1/tscale µs, ``energy_before`` in 1/escale kWh.)"""
-    window, d0, d1, days, kmin, kmax, smin, smax, pmin, pmax, imin, imax = c
+    (``since_start`` is in 1/tscale µs, ``energy_before`` in 1/escale kWh, ``at`` in 1/tscale µs
+    since the epoch.)"""
+    window, d0, d1, days, kmin, kmax, smin, smax, pmin, pmax, imin, imax, t0, t1 = c
     if window is not None:
         a, b, mode = window
         if mode == 0:
@@ -550,11 +570,15 @@ def _holds(c: tuple, sod: int, day: int, weekday: int, energy_before, since_star
             return False
         if imax is not None and current >= imax:
             return False
+    if t0 is not None and at < t0 * tscale:
+        return False
+    if t1 is not None and at >= t1 * tscale:
+        return False
     return True
 
 
 def _first(candidates: tuple[Candidate, ...], memo: list, sod, day, weekday, energy_before,
-           since_start, power, current, tscale, escale) -> Candidate | None:
+           since_start, power, current, tscale, escale, at) -> Candidate | None:
     """Rule 2: the first candidate whose element's restrictions all hold."""
     for candidate in candidates:
         check = candidate.check
@@ -564,7 +588,7 @@ def _first(candidates: tuple[Candidate, ...], memo: list, sod, day, weekday, ene
         ok = memo[index]
         if ok is None:
             ok = memo[index] = _holds(check, sod, day, weekday, energy_before, since_start,
-                                      power, current, tscale, escale)
+                                      power, current, tscale, escale, at)
         if ok:
             return candidate
     return None
@@ -677,6 +701,7 @@ def _price_exact(compiled: CompiledTariff, mode: _Mode, cdr: Cdr, segments: Sequ
     sod = day = weekday = 0
     start_local = None
     power = None
+    at0 = _epoch_us(cdr.start) * tscale if compiled.uses_instants else 0
     for index, (offset, _duration, charging, parking, energy, max_power, current, start) \
             in enumerate(segments):
         if not (energy or charging or parking):
@@ -691,7 +716,7 @@ def _price_exact(compiled: CompiledTariff, mode: _Mode, cdr: Cdr, segments: Sequ
         if energy:
             volume_e += energy
             cand = _first(energy_cands, memo, sod, day, weekday, energy_before, offset, power,
-                          current, tscale, escale)
+                          current, tscale, escale, at0 + offset)
             entries.append((index, ENERGY, energy, cand))
             if cand is not None:
                 billable_e += energy
@@ -702,7 +727,7 @@ def _price_exact(compiled: CompiledTariff, mode: _Mode, cdr: Cdr, segments: Sequ
         if charging:
             volume_t += charging
             cand = _first(time_cands, memo, sod, day, weekday, energy_before, offset, power,
-                          current, tscale, escale)
+                          current, tscale, escale, at0 + offset)
             entries.append((index, TIME, charging, cand))
             if cand is not None:
                 billable_t += charging
@@ -713,7 +738,7 @@ def _price_exact(compiled: CompiledTariff, mode: _Mode, cdr: Cdr, segments: Sequ
         if parking:
             volume_p += parking
             cand = _first(parking_cands, memo, sod, day, weekday, energy_before, offset, power,
-                          current, tscale, escale)
+                          current, tscale, escale, at0 + offset)
             entries.append((index, PARKING_TIME, parking, cand))
             if cand is not None:
                 billable_p += parking
@@ -740,7 +765,7 @@ def _price_exact(compiled: CompiledTariff, mode: _Mode, cdr: Cdr, segments: Sequ
         else:
             sod, day, weekday = start_local
         flat = _first(mode.flat, [None] * n_elements, sod, day, weekday, 0, 0, flat_power,
-                      flat_current, tscale, escale)
+                      flat_current, tscale, escale, at0)
 
     # Rule 5: step_size once per session on the billable total, with the step of the component of
     # the last period that had one; TIME and PARKING_TIME rounded once between them (PARKING_TIME

@@ -2,8 +2,8 @@
 
 Amounts inside the engine are *scaled*: multiplied by ``HOUR_US`` (microseconds in an hour), so
 that a price per hour times a duration in microseconds is an exact product. A reported amount is
-that exact value rounded once, half-up, to the currency's minor unit by
-``emobility.money.round_money`` (the project's only rounding helper).
+that exact value, as an integer ratio, rounded once, half-up, to the currency's minor unit by
+``emobility.money.round_ratio`` (the project's rounding rule, in ``emobility/money.py``).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import (
     ROUND_HALF_EVEN,
-    ROUND_HALF_UP,
     Context,
     Decimal,
     DivisionByZero,
@@ -21,7 +20,7 @@ from decimal import (
 )
 from fractions import Fraction
 
-from emobility.money import round_money
+from emobility.money import round_ratio
 
 SECOND_US = 1_000_000
 MINUTE_US = 60 * SECOND_US
@@ -38,80 +37,55 @@ EXACT = Context(prec=500, rounding=ROUND_HALF_EVEN, Emax=999_999, Emin=-999_999,
 EXACT_QUANTITY_PLACES = 12
 QUANTITY_PLACES = 6
 
-_contexts: dict[int, Context] = {}
-
-
-def _context(prec: int) -> Context:
-    context = _contexts.get(prec)
-    if context is None:
-        context = _contexts[prec] = Context(prec=prec, rounding=ROUND_HALF_EVEN,
-                                            Emax=999_999, Emin=-999_999)
-    return context
-
-
 def exact(value: int | Decimal | Fraction, divisor: int = 1) -> Fraction:
     """``value / divisor`` as an exact ``Fraction``."""
     return Fraction(value) / divisor if divisor != 1 else Fraction(value)
 
 
-def to_decimal(value: int | Decimal | Fraction, divisor: int = 1) -> Decimal:
-    """``value / divisor`` as a Decimal that rounds to any minor unit (up to 3 places) exactly
-    as the exact value does.
-
-    Write the value as a ratio ``n / d`` of integers. The division is correctly rounded to
-    ``P = digits(n) + 8`` significant digits. A value that is a decimal of at most ``P`` digits
-    (every half-unit boundary is) comes out exactly. Any other value differs from every boundary
-    ``b`` by at least ``1 / (2000 d)`` (``2000 n − 2000 d b`` is a non-zero integer), while the
-    division errs by less than ``10^(1−P) · n / d``, which is smaller: the rounding cannot cross a
-    boundary.
-    """
-    if type(value) is Decimal:
-        if divisor == 1:
-            return value
-        _, digits, exponent = value.as_tuple()
-        return _context(len(digits) + max(exponent, 0) + 8).divide(value, divisor)
-    n, d = (value.numerator, value.denominator * divisor) if type(value) is Fraction \
-        else (int(value), divisor)
-    if d == 1:
-        return Decimal(n)
-    return _context(len(str(abs(n))) + 8).divide(Decimal(n), Decimal(d))
+def ratio(value: int | Decimal | Fraction) -> tuple[int, int]:
+    """An exact number as ``(numerator, denominator > 0)`` integers."""
+    kind = type(value)
+    if kind is int:
+        return value, 1
+    if kind is Fraction:
+        return value.numerator, value.denominator
+    return value.as_integer_ratio()
 
 
 def money(value: int | Decimal | Fraction, currency: str | None, divisor: int = 1) -> Decimal:
-    """An amount as reported: ``value / divisor`` rounded once, half-up, to the minor unit."""
-    rounded = round_money(to_decimal(value, divisor), currency)
-    return rounded if rounded else abs(rounded)  # never "-0.00"
-
-
-def format_decimal(value: Decimal) -> str:
-    """A Decimal as a plain string without exponent or trailing zeros (``2.50`` → ``2.5``)."""
-    if value == value.to_integral_value():
-        return format(value.quantize(Decimal(1), context=_context(value.adjusted() + 2)), "f") \
-            if value else "0"
-    return format(value.normalize(_context(len(value.as_tuple().digits) + 1)), "f")
+    """An amount as reported: ``value / divisor`` rounded once, half-up, to the minor unit
+    (never "-0.00")."""
+    numerator, denominator = ratio(value)
+    return round_ratio(numerator, denominator * divisor, currency)
 
 
 def format_money(value: Decimal) -> str:
     return format(value, "f")
 
 
-def format_quantity(value: int | Decimal | Fraction) -> str:
-    """An exact quantity (kWh, hours) as a decimal string: exactly when it is a decimal of at
-    most ``EXACT_QUANTITY_PLACES`` places, else rounded half-up to ``QUANTITY_PLACES`` places."""
-    q = Fraction(value)
-    rest, twos, fives = q.denominator, 0, 0
-    while rest % 2 == 0:
-        rest //= 2
-        twos += 1
-    while rest % 5 == 0:
-        rest //= 5
-        fives += 1
-    places = max(twos, fives)
-    if rest == 1 and places <= EXACT_QUANTITY_PLACES:
-        return format_decimal(Decimal(q.numerator * 10**places // q.denominator).scaleb(-places))
-    context = _context(len(str(abs(q.numerator))) + 2 * QUANTITY_PLACES)
-    return format_decimal(to_decimal(q).quantize(Decimal(1).scaleb(-QUANTITY_PLACES),
-                                                 rounding=ROUND_HALF_UP, context=context))
+_EXACT_SCALE = 10**EXACT_QUANTITY_PLACES
+_QUANTITY_SCALE = 10**QUANTITY_PLACES
+
+
+def format_quantity(value: int | Decimal | Fraction, divisor: int = 1) -> str:
+    """An exact quantity (kWh, hours), ``value / divisor``, as a decimal string: exactly when it
+    is a decimal of at most ``EXACT_QUANTITY_PLACES`` places, else rounded half-up to
+    ``QUANTITY_PLACES`` places. Integer arithmetic only."""
+    numerator, denominator = ratio(value)
+    denominator *= divisor
+    sign = "-" if numerator < 0 else ""
+    numerator = abs(numerator)
+    scaled, remainder = divmod(numerator * _EXACT_SCALE, denominator)
+    places = EXACT_QUANTITY_PLACES
+    if remainder:
+        scaled = (numerator * _QUANTITY_SCALE * 2 + denominator) // (2 * denominator)
+        places = QUANTITY_PLACES
+    if not scaled:
+        return "0"
+    whole, fraction = divmod(scaled, 10**places)
+    if not fraction:
+        return f"{sign}{whole}"
+    return f"{sign}{whole}.{str(fraction).rjust(places, '0').rstrip('0')}"
 
 
 def format_instant(value: datetime) -> str:

@@ -348,6 +348,9 @@ def parse_tariff(data: Any) -> Tariff:
 
 
 def _restrictions_to_ocpi(r: TariffRestrictions) -> dict[str, Any]:
+    if r.start_instant is not None or r.end_instant is not None:
+        raise PricingInputError("restrictions", "a tariff materialized from a price index for "
+                                "one session has no OCPI form; export the tariff of a day instead")
     out: dict[str, Any] = {}
     for name in ("start_time", "end_time"):
         value = getattr(r, name)

@@ -224,53 +224,101 @@ class PricingResult:
         return out
 
     # --- output ----------------------------------------------------------------------------------
+    def summary_json(self) -> dict[str, Any]:
+        """What rating stores: the totals, the volumes per dimension and one line per price
+        component used (JSON-ready: amounts and quantities as decimal strings). Computed from the
+        exact values with integer arithmetic only, so it is cheap enough to run per session."""
+        raw = self._raw
+        currency = self.currency
+        amount_divisor = self._amount_divisor
+        energy_divisor = raw.escale
+        time_divisor = HOUR_US * raw.tscale
+
+        def price(excl, incl) -> dict[str, str]:
+            return {"excl_vat": format_money(money(excl, currency, amount_divisor)),
+                    "incl_vat": format_money(money(incl, currency, amount_divisor))}
+
+        def divisor(dimension: str) -> int:
+            return energy_divisor if dimension == ENERGY else time_divisor
+
+        dimensions = {}
+        for name in _DIMENSIONS:
+            extra, cand = raw.steps[name]
+            billable = raw.billable[name]
+            dimensions[name] = {
+                "volume": format_quantity(raw.volumes[name], divisor(name)),
+                "billable": format_quantity(billable, divisor(name)),
+                "billed": format_quantity(billable + extra, divisor(name)),
+                "step_size": None if cand is None else cand.step,
+                "step_element_index": None if cand is None else cand.element_index}
+        lines = []
+        for cand, volume, billed, excl, incl in raw.lines:
+            component = cand.component
+            line_divisor = 1 if cand.dimension == FLAT else divisor(cand.dimension)
+            lines.append({
+                "dimension": cand.dimension, "element_index": cand.element_index,
+                "price": format_money(component.price),
+                "vat": None if component.vat is None else format_money(component.vat),
+                "step_size": component.step_size,
+                "quantity": format_quantity(volume, line_divisor),
+                "billed_quantity": format_quantity(billed, line_divisor),
+                "cost": price(excl, incl)})
+        total_energy = raw.volumes[ENERGY] if raw.has_energy else (raw.cdr_total_energy or 0)
+        return {
+            "currency": currency,
+            "total_cost": price(raw.total_excl, raw.total_incl),
+            "total_fixed_cost": price(*raw.sums[FLAT]),
+            "total_energy_cost": price(*raw.sums[ENERGY]),
+            "total_time_cost": price(*raw.sums[TIME]),
+            "total_parking_cost": price(*raw.sums[PARKING_TIME]),
+            "total_energy": format_quantity(total_energy,
+                                            energy_divisor if raw.has_energy else 1),
+            "total_time": format_quantity(raw.total_us, HOUR_US),
+            "total_parking_time": format_quantity(raw.volumes[PARKING_TIME], time_divisor),
+            "price_limit": self.price_limit,
+            "dimensions": dimensions,
+            "lines": lines,
+        }
+
+    def periods_json(self) -> list[dict[str, Any]]:
+        """Per period and dimension: its bounds, volume, the element that priced it (``None``:
+        free), the unit price and VAT, and its cost (each rounded for display)."""
+        raw = self._raw
+        currency = self.currency
+        amount_divisor = self._amount_divisor
+        tscale, escale = raw.tscale, raw.escale
+        out = []
+        for index, dimension, volume, cand in raw.entries:
+            start, end = self._bounds(index)
+            if cand is None:
+                excl = incl = 0
+            else:
+                excl = cand.price * volume * (HOUR_US * tscale if dimension == ENERGY
+                                              else escale)
+                incl = excl if cand.vat_factor is None else excl * cand.vat_factor
+            out.append({
+                "start": format_instant(start), "end": format_instant(end),
+                "dimension": dimension,
+                "volume": format_quantity(volume, escale if dimension == ENERGY
+                                          else HOUR_US * tscale),
+                "element_index": None if cand is None else cand.element_index,
+                "price": None if cand is None else format_money(cand.component.price),
+                "vat": None if cand is None or cand.component.vat is None
+                else format_money(cand.component.vat),
+                "cost": {"excl_vat": format_money(money(excl, currency, amount_divisor)),
+                         "incl_vat": format_money(money(incl, currency, amount_divisor))}})
+        return out
+
     def to_json(self) -> dict[str, Any]:
         """The result as JSON-ready values: amounts and quantities as decimal strings."""
-        def price(p: Price) -> dict[str, str]:
-            return {"excl_vat": format_money(p.excl_vat), "incl_vat": format_money(p.incl_vat)}
-
-        def component(c) -> dict[str, Any]:
-            return {"price": format_money(c.price),
-                    "vat": None if c.vat is None else format_money(c.vat),
-                    "step_size": c.step_size}
-
+        summary = self.summary_json()
         return {
             "cdr_id": self.cdr_id,
             "tariff_id": self.tariff_id,
-            "currency": self.currency,
+            "currency": summary.pop("currency"),
             "time_zone": self.time_zone,
             "start_date_time": format_instant(self.start),
             "end_date_time": format_instant(self.end),
-            "total_cost": price(self.total_cost),
-            "total_fixed_cost": price(self.total_fixed_cost),
-            "total_energy_cost": price(self.total_energy_cost),
-            "total_time_cost": price(self.total_time_cost),
-            "total_parking_cost": price(self.total_parking_cost),
-            "total_energy": format_quantity(self.total_energy),
-            "total_time": format_quantity(self.total_time),
-            "total_parking_time": format_quantity(self.total_parking_time),
-            "price_limit": self.price_limit,
-            "dimensions": {
-                name: {"volume": format_quantity(d.volume),
-                       "billable": format_quantity(d.billable),
-                       "billed": format_quantity(d.billed),
-                       "step_size": d.step_size,
-                       "step_element_index": d.step_element_index}
-                for name, d in self.dimensions.items()},
-            "lines": [
-                {"dimension": line.dimension, "element_index": line.element_index,
-                 **component(line.component),
-                 "quantity": format_quantity(line.quantity),
-                 "billed_quantity": format_quantity(line.billed_quantity),
-                 "cost": price(line.cost)}
-                for line in self.lines],
-            "periods": [
-                {"start": format_instant(p.start), "end": format_instant(p.end),
-                 "dimension": p.dimension, "volume": format_quantity(p.volume),
-                 "element_index": p.element_index,
-                 "price": None if p.component is None else format_money(p.component.price),
-                 "vat": None if p.component is None or p.component.vat is None
-                 else format_money(p.component.vat),
-                 "cost": price(p.cost)}
-                for p in self.periods],
+            **summary,
+            "periods": self.periods_json(),
         }

@@ -78,6 +78,11 @@ class TariffRestrictions:
     #: DayOfWeek names ("MONDAY"...); empty = every day
     day_of_week: frozenset[str] = frozenset()
     reservation: str | None = None
+    #: Not OCPI: the element holds only from ``start_instant`` (inclusive) to ``end_instant``
+    #: (exclusive), aware UTC instants. Set only on tariffs materialized from a price index for
+    #: one session (``tariffs.pricing.indexed``); such a tariff is never written out as OCPI.
+    start_instant: datetime | None = None
+    end_instant: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

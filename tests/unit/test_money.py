@@ -30,3 +30,27 @@ def test_rounding_moves_an_amount_by_at_most_half_a_cent(amount):
     rounded = round_money(amount, "EUR")
     assert abs(rounded - amount) <= Decimal("0.005")
     assert rounded.as_tuple().exponent == -2
+
+
+@given(st.integers(min_value=-10**15, max_value=10**15), st.integers(min_value=1, max_value=10**9),
+       st.sampled_from(["EUR", "JPY", "KWD", None]))
+def test_round_ratio_rounds_exactly_like_round_money(numerator, denominator, currency):
+    from decimal import Context
+
+    from emobility.money import round_ratio
+
+    exact = Context(prec=80).divide(Decimal(numerator), Decimal(denominator))
+    # 80 digits are enough for these magnitudes unless the ratio does not terminate; a value that
+    # does not terminate is never exactly on a half, so its 80-digit form rounds the same way.
+    expected = round_money(exact, currency)
+    expected = expected if expected else abs(expected)  # round_ratio never gives "-0.00"
+    assert str(round_ratio(numerator, denominator, currency)) == str(expected)
+
+
+def test_round_ratio_half_goes_away_from_zero_and_never_shows_minus_zero():
+    from emobility.money import round_ratio
+
+    assert str(round_ratio(1005, 1000, "EUR")) == "1.01"
+    assert str(round_ratio(-1005, 1000, "EUR")) == "-1.01"
+    assert str(round_ratio(-1, 1000, "EUR")) == "0.00"
+    assert str(round_ratio(5, 2, "JPY")) == "3"

@@ -278,3 +278,52 @@ def test_reported_figures_are_the_exact_ones_rounded_once(tariff, session):
     cents = Fraction(exact * 100)
     expected = (cents.numerator * 2 + cents.denominator) // (2 * cents.denominator)
     assert result.total_cost.excl_vat == round_money(Decimal(expected) / 100, "EUR")
+
+
+def _reference_money(value: Fraction) -> str:
+    """Half-up to cents on the exact fraction, independently of the engine's helpers."""
+    cents = value * 100
+    magnitude = (abs(cents.numerator) * 2 + cents.denominator) // (2 * cents.denominator)
+    return f"{'-' if cents < 0 and magnitude else ''}{magnitude // 100}.{magnitude % 100:02d}"
+
+
+def _reference_quantity(value: Fraction) -> str:
+    """Exact up to 12 places, else half-up to 6 places; no trailing zeros (docs/pricing.md)."""
+    scaled = value * 10**12
+    if scaled.denominator == 1:
+        text = f"{Decimal(scaled.numerator).scaleb(-12):f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    micro = (value * 10**6 * 2 + 1) // 2
+    text = f"{Decimal(int(micro)).scaleb(-6):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@SETTINGS
+@given(tariffs(), st.one_of(period_sessions(), totals_sessions()))
+def test_json_figures_are_the_exact_values_rounded_once(tariff, session):
+    result = price_session(tariff, session, AMSTERDAM)
+    data = result.to_json()
+    assert data["total_cost"]["excl_vat"] == _reference_money(result.exact_total_cost.excl_vat)
+    assert data["total_cost"]["incl_vat"] == _reference_money(result.exact_total_cost.incl_vat)
+    for key, dimension in (("total_energy_cost", "ENERGY"), ("total_time_cost", "TIME"),
+                           ("total_parking_cost", "PARKING_TIME"), ("total_fixed_cost", "FLAT")):
+        exact = result.exact_cost(dimension)
+        assert data[key] == {"excl_vat": _reference_money(exact.excl_vat),
+                             "incl_vat": _reference_money(exact.incl_vat)}
+    assert data["total_energy"] == _reference_quantity(result.total_energy)
+    assert data["total_time"] == _reference_quantity(result.total_time)
+    assert data["total_parking_time"] == _reference_quantity(result.total_parking_time)
+    for name, summary in result.dimensions.items():
+        assert data["dimensions"][name]["volume"] == _reference_quantity(summary.volume)
+        assert data["dimensions"][name]["billed"] == _reference_quantity(summary.billed)
+    assert len(data["lines"]) == len(result.lines)
+    for line_json, line in zip(data["lines"], result.lines, strict=True):
+        assert line_json["quantity"] == _reference_quantity(line.quantity)
+        assert line_json["billed_quantity"] == _reference_quantity(line.billed_quantity)
+        assert line_json["cost"]["excl_vat"] == _reference_money(line.exact_cost.excl_vat)
+        assert line_json["cost"]["incl_vat"] == _reference_money(line.exact_cost.incl_vat)
+    assert len(data["periods"]) == len(result.periods)
+    for period_json, period in zip(data["periods"], result.periods, strict=True):
+        assert period_json["volume"] == _reference_quantity(period.volume)
+        assert period_json["element_index"] == period.element_index
+        assert period_json["cost"]["excl_vat"] == _reference_money(period.exact_cost.excl_vat)

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from emobility.models import Customer, Operator
 
-from .models import (
+from ..models import (
     CustomerTariffGroup,
     PriceComponent,
     Tariff,
@@ -20,8 +20,8 @@ from .models import (
     TariffGroup,
     TariffVersion,
 )
-from .ocpi_mapping import ocpi_to_rows
-from .pricing.ocpi import PricingInputError, parse_tariff
+from ..ocpi_mapping import ocpi_to_rows
+from ..pricing.ocpi import PricingInputError, parse_tariff
 
 
 class TariffError(ValidationError):
@@ -172,7 +172,7 @@ def tariff_version_activate(*, version: TariffVersion, actor=None,
     tariff = Tariff.objects.select_for_update().get(pk=version.tariff_id)
     version = TariffVersion.objects.select_for_update().get(pk=version.pk)
     tariff_version_ensure_editable(version)
-    from .ocpi_mapping import version_to_ocpi
+    from ..ocpi_mapping import version_to_ocpi
 
     if not version.elements.exists():
         raise TariffError(f"{version} has no elements: nothing would be priced.")

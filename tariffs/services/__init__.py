@@ -1,0 +1,30 @@
+"""Writes of the tariffs app.
+
+- ``tariffs``: OCPI import, tariff versions (draft → active → retired), assignments, tariff groups;
+  every change is written to ``TariffAuditEntry``.
+- ``rating``: ``sessions_rate`` and ``sessions_rerate``, which price sessions in batches.
+"""
+
+from .tariffs import (
+    TariffError,
+    tariff_assign,
+    tariff_create,
+    tariff_group_set,
+    tariff_import_ocpi,
+    tariff_validate_ocpi,
+    tariff_version_activate,
+    tariff_version_create_draft,
+    tariff_version_ensure_editable,
+)
+
+__all__ = [
+    "TariffError",
+    "tariff_assign",
+    "tariff_create",
+    "tariff_group_set",
+    "tariff_import_ocpi",
+    "tariff_validate_ocpi",
+    "tariff_version_activate",
+    "tariff_version_create_draft",
+    "tariff_version_ensure_editable",
+]
