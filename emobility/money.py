@@ -6,6 +6,7 @@ amounts are never rounded; a reported amount is rounded once, half-up, to the mi
 currency.
 """
 
+import functools
 from decimal import ROUND_HALF_UP, Decimal
 
 # ISO 4217 currencies whose minor unit is not 2 decimals. Everything else has cents.
@@ -42,3 +43,24 @@ def round_ratio(numerator: int, denominator: int, currency: str | None = None) -
     places = minor_unit(currency)
     magnitude = (abs(numerator) * 10**places * 2 + denominator) // (2 * denominator)
     return Decimal(-magnitude if numerator < 0 else magnitude).scaleb(-places)
+
+
+@functools.cache
+def ratio_formatter(currency: str | None = None):
+    """A function ``(numerator, denominator) -> str`` that rounds like ``round_ratio`` and
+    writes the amount with exactly the minor unit's decimals (``"7.90"``, ``"-0.01"``,
+    ``"8"`` for JPY). For hot loops that format many amounts of one currency."""
+    places = minor_unit(currency)
+    scale = 10**places
+    if places == 0:
+        def format_ratio(numerator: int, denominator: int) -> str:
+            magnitude = (abs(numerator) * 2 + denominator) // (2 * denominator)
+            return f"-{magnitude}" if numerator < 0 and magnitude else str(magnitude)
+        return format_ratio
+
+    def format_ratio(numerator: int, denominator: int) -> str:
+        magnitude = (abs(numerator) * scale * 2 + denominator) // (2 * denominator)
+        whole, cents = divmod(magnitude, scale)
+        sign = "-" if numerator < 0 and magnitude else ""
+        return f"{sign}{whole}.{cents:0{places}d}"
+    return format_ratio

@@ -439,7 +439,9 @@ class SessionPrice(models.Model):
 
     session = models.ForeignKey(ChargingSession, on_delete=models.CASCADE,
                                 related_name="prices")
-    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    # indexed as the first column of (operator, rated_at)
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+",
+                                 db_index=False)
     is_current = models.BooleanField(default=True)
     rating_run = models.ForeignKey(RatingRun, on_delete=models.PROTECT, related_name="prices")
     tariff_version = models.ForeignKey(TariffVersion, on_delete=models.PROTECT,

@@ -79,6 +79,7 @@ class TariffResolver:
                 self._versions[v.tariff_id].append(v)
         for rows in self._versions.values():
             rows.sort(key=lambda v: v.valid_from, reverse=True)
+        self._resolutions: dict[tuple[int, int], Resolution] = {}
 
     @staticmethod
     def _key(level: str, operator_id: int, source) -> tuple:
@@ -97,35 +98,49 @@ class TariffResolver:
         for level in TariffAssignment.ORDER:
             if level == Level.REGION and not place.region:
                 continue
-            candidates = [a for a in self._by_target.get(self._key(level, place.operator_id,
-                                                                    place), ())
-                          if a.valid_from <= at and (a.valid_to is None or at < a.valid_to)]
-            chosen = None
-            if place.group_id is not None:
-                chosen = next((a for a in candidates if a.tariff_group_id == place.group_id),
-                              None)
-            if chosen is None:
-                chosen = next((a for a in candidates if a.tariff_group_id is None), None)
+            rows = self._by_target.get(self._key(level, place.operator_id, place))
+            if not rows:
+                continue
+            chosen = fallback = None
+            for a in rows:  # latest valid_from first
+                if a.valid_from <= at and (a.valid_to is None or at < a.valid_to):
+                    if a.tariff_group_id is None:
+                        if fallback is None:
+                            fallback = a
+                            if place.group_id is None:
+                                break
+                    elif a.tariff_group_id == place.group_id:
+                        chosen = a
+                        break
+            chosen = chosen or fallback
             if chosen is None:
                 continue
             version = next((v for v in self._versions.get(chosen.tariff_id, ())
                             if v.valid_from <= at and (v.valid_to is None or at < v.valid_to)),
                            None)
-            level_label = Level(level).label
-            group = (f" for tariff group {chosen.tariff_group.name}"
-                     if chosen.tariff_group_id else " for every customer")
             if version is None:
                 raise NoTariff(
-                    f"Tariff {chosen.tariff.code} is assigned at {level_label} level{group} "
-                    f"but has no active version valid at {at.isoformat()}.")
-            return Resolution(
-                version=version, assignment=chosen, level=level,
-                explanation=(f"{level_label} assignment #{chosen.pk} ({chosen.target_label})"
-                             f"{group}, valid from {chosen.valid_from:%Y-%m-%d %H:%M} UTC: "
-                             f"tariff {chosen.tariff.code} v{version.number}"))
+                    f"Tariff {chosen.tariff.code} is assigned at {Level(level).label} level"
+                    f"{self._group_label(chosen)} but has no active version valid at "
+                    f"{at.isoformat()}.")
+            key = (chosen.pk, version.pk)
+            resolution = self._resolutions.get(key)
+            if resolution is None:
+                resolution = self._resolutions[key] = Resolution(
+                    version=version, assignment=chosen, level=level,
+                    explanation=(f"{Level(level).label} assignment #{chosen.pk} "
+                                 f"({chosen.target_label}){self._group_label(chosen)}, valid "
+                                 f"from {chosen.valid_from:%Y-%m-%d %H:%M} UTC: tariff "
+                                 f"{chosen.tariff.code} v{version.number}"))
+            return resolution
         raise NoTariff(f"No tariff applies: no assignment at EVSE, station, location, region or "
                        f"network level is valid at {at.isoformat()}"
                        + (" for this customer's tariff group." if place.group_id else "."))
+
+    @staticmethod
+    def _group_label(assignment: TariffAssignment) -> str:
+        return (f" for tariff group {assignment.tariff_group.name}"
+                if assignment.tariff_group_id else " for every customer")
 
 
 def load_resolver(*, operator_ids: Iterable[int], start_min: datetime,

@@ -57,7 +57,7 @@ class Migration(migrations.Migration):
                 ('breakdown', models.JSONField()),
                 ('rated_at', models.DateTimeField()),
                 ('assignment', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='tariffs.tariffassignment')),
-                ('operator', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='emobility.operator')),
+                ('operator', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='emobility.operator')),
                 ('rating_run', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='prices', to='tariffs.ratingrun')),
                 ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='prices', to='emobility.chargingsession')),
                 ('tariff_version', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='session_prices', to='tariffs.tariffversion')),

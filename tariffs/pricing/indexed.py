@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 from .errors import PricingInputError
 from .numbers import EXACT, format_instant
-from .types import ENERGY, PriceComponent, Tariff, TariffElement, TariffRestrictions
+from .types import ENERGY, Tariff, TariffElement, TariffRestrictions
 
 
 @dataclass(frozen=True, slots=True)

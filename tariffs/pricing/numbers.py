@@ -71,6 +71,8 @@ def format_quantity(value: int | Decimal | Fraction, divisor: int = 1) -> str:
     """An exact quantity (kWh, hours), ``value / divisor``, as a decimal string: exactly when it
     is a decimal of at most ``EXACT_QUANTITY_PLACES`` places, else rounded half-up to
     ``QUANTITY_PLACES`` places. Integer arithmetic only."""
+    if not value:
+        return "0"
     numerator, denominator = ratio(value)
     denominator *= divisor
     sign = "-" if numerator < 0 else ""

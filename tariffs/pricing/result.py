@@ -12,6 +12,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, NamedTuple
 
+from emobility.money import ratio_formatter
+
 from .numbers import (
     HOUR_US,
     exact,
@@ -19,6 +21,7 @@ from .numbers import (
     format_money,
     format_quantity,
     money,
+    ratio,
 )
 from .types import (
     ENERGY,
@@ -229,52 +232,82 @@ class PricingResult:
         component used (JSON-ready: amounts and quantities as decimal strings). Computed from the
         exact values with integer arithmetic only, so it is cheap enough to run per session."""
         raw = self._raw
-        currency = self.currency
         amount_divisor = self._amount_divisor
         energy_divisor = raw.escale
         time_divisor = HOUR_US * raw.tscale
+        format_amount = ratio_formatter(self.currency)
+        zero = format_amount(0, 1)
 
         def price(excl, incl) -> dict[str, str]:
-            return {"excl_vat": format_money(money(excl, currency, amount_divisor)),
-                    "incl_vat": format_money(money(incl, currency, amount_divisor))}
-
-        def divisor(dimension: str) -> int:
-            return energy_divisor if dimension == ENERGY else time_divisor
+            if not excl and not incl:
+                return {"excl_vat": zero, "incl_vat": zero}
+            n, d = ratio(excl)
+            excl_text = format_amount(n, d * amount_divisor)
+            if incl == excl:
+                return {"excl_vat": excl_text, "incl_vat": excl_text}
+            n, d = ratio(incl)
+            return {"excl_vat": excl_text, "incl_vat": format_amount(n, d * amount_divisor)}
 
         dimensions = {}
         for name in _DIMENSIONS:
             extra, cand = raw.steps[name]
             billable = raw.billable[name]
+            volume = raw.volumes[name]
+            divisor = energy_divisor if name == ENERGY else time_divisor
+            billable_text = format_quantity(billable, divisor)
             dimensions[name] = {
-                "volume": format_quantity(raw.volumes[name], divisor(name)),
-                "billable": format_quantity(billable, divisor(name)),
-                "billed": format_quantity(billable + extra, divisor(name)),
+                "volume": billable_text if volume == billable
+                else format_quantity(volume, divisor),
+                "billable": billable_text,
+                "billed": format_quantity(billable + extra, divisor) if extra else billable_text,
                 "step_size": None if cand is None else cand.step,
                 "step_element_index": None if cand is None else cand.element_index}
         lines = []
+        line_count: dict[str, int] = {}
+        line_cost: dict[str, dict[str, str]] = {}
         for cand, volume, billed, excl, incl in raw.lines:
             component = cand.component
-            line_divisor = 1 if cand.dimension == FLAT else divisor(cand.dimension)
+            dimension = cand.dimension
+            line_count[dimension] = line_count.get(dimension, 0) + 1
+            line_cost[dimension] = cost = price(excl, incl)
+            divisor = 1 if dimension == FLAT \
+                else energy_divisor if dimension == ENERGY else time_divisor
+            quantity = format_quantity(volume, divisor)
             lines.append({
-                "dimension": cand.dimension, "element_index": cand.element_index,
+                "dimension": dimension, "element_index": cand.element_index,
                 "price": format_money(component.price),
                 "vat": None if component.vat is None else format_money(component.vat),
                 "step_size": component.step_size,
-                "quantity": format_quantity(volume, line_divisor),
-                "billed_quantity": format_quantity(billed, line_divisor),
-                "cost": price(excl, incl)})
+                "quantity": quantity,
+                "billed_quantity": quantity if billed == volume
+                else format_quantity(billed, divisor),
+                "cost": cost})
+
+        def dimension_cost(dimension: str) -> dict[str, str]:
+            # A dimension priced by one component costs what its line costs.
+            if line_count.get(dimension) == 1:
+                return dict(line_cost[dimension])
+            return price(*raw.sums[dimension])
+
+        costs = {dimension: dimension_cost(dimension)
+                 for dimension in (FLAT, ENERGY, TIME, PARKING_TIME)}
+        if raw.price_limit is None and len(line_count) == 1 \
+                and next(iter(line_count.values())) == 1:
+            total = dict(lines[0]["cost"])
+        else:
+            total = price(raw.total_excl, raw.total_incl)
         total_energy = raw.volumes[ENERGY] if raw.has_energy else (raw.cdr_total_energy or 0)
         return {
-            "currency": currency,
-            "total_cost": price(raw.total_excl, raw.total_incl),
-            "total_fixed_cost": price(*raw.sums[FLAT]),
-            "total_energy_cost": price(*raw.sums[ENERGY]),
-            "total_time_cost": price(*raw.sums[TIME]),
-            "total_parking_cost": price(*raw.sums[PARKING_TIME]),
+            "currency": self.currency,
+            "total_cost": total,
+            "total_fixed_cost": costs[FLAT],
+            "total_energy_cost": costs[ENERGY],
+            "total_time_cost": costs[TIME],
+            "total_parking_cost": costs[PARKING_TIME],
             "total_energy": format_quantity(total_energy,
                                             energy_divisor if raw.has_energy else 1),
             "total_time": format_quantity(raw.total_us, HOUR_US),
-            "total_parking_time": format_quantity(raw.volumes[PARKING_TIME], time_divisor),
+            "total_parking_time": dimensions[PARKING_TIME]["volume"],
             "price_limit": self.price_limit,
             "dimensions": dimensions,
             "lines": lines,

@@ -5,6 +5,7 @@
 - ``rating``: ``sessions_rate`` and ``sessions_rerate``, which price sessions in batches.
 """
 
+from .rating import RatingOutcome, session_cdr, sessions_rate, sessions_rerate
 from .tariffs import (
     TariffError,
     tariff_assign,
@@ -18,6 +19,10 @@ from .tariffs import (
 )
 
 __all__ = [
+    "RatingOutcome",
+    "session_cdr",
+    "sessions_rate",
+    "sessions_rerate",
     "TariffError",
     "tariff_assign",
     "tariff_create",

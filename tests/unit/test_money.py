@@ -54,3 +54,12 @@ def test_round_ratio_half_goes_away_from_zero_and_never_shows_minus_zero():
     assert str(round_ratio(-1005, 1000, "EUR")) == "-1.01"
     assert str(round_ratio(-1, 1000, "EUR")) == "0.00"
     assert str(round_ratio(5, 2, "JPY")) == "3"
+
+
+@given(st.integers(min_value=-10**15, max_value=10**15), st.integers(min_value=1, max_value=10**9),
+       st.sampled_from(["EUR", "JPY", "KWD", None]))
+def test_ratio_formatter_writes_what_round_ratio_gives(numerator, denominator, currency):
+    from emobility.money import ratio_formatter, round_ratio
+
+    assert ratio_formatter(currency)(numerator, denominator) == \
+        format(round_ratio(numerator, denominator, currency), "f")

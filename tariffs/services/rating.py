@@ -1,0 +1,344 @@
+"""Rating: sessions → their price under the tariff that applies (docs/pricing.md, "Rating").
+
+``sessions_rate`` prices imported sessions (and, when asked, sessions whose rating failed) in
+batches. Per batch: the sessions are read and locked (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
+so two workers never rate the same session), the tariff assignments, versions, tariff groups and
+index prices are loaded once, every session is priced by the pure engine, then the prices are
+written in bulk and the statuses updated with one statement per outcome. No query runs per
+session.
+
+``sessions_rerate`` is the explicit re-rating: it also takes rated sessions, and refuses settled
+and invoiced ones (their price is on a settlement or an invoice; a correction is a credit note).
+A new price never overwrites the old one: the old row stays, no longer current.
+
+Every call writes a ``RatingRun`` (who, why, counts, progress) that each price points to.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from emobility.db import copy_insert
+from emobility.models import ChargingSession
+
+from ..models import RatingRun, SessionPrice
+from ..pricing.engine import price_session
+from ..pricing.errors import PricingInputError
+from ..pricing.indexed import materialize
+from ..pricing.numbers import HOUR_US, SECOND_US, format_instant
+from ..pricing.ocpi import parse_cdr
+from ..pricing.types import Cdr
+from ..selectors import (
+    EngineVersion,
+    NoTariff,
+    Resolution,
+    SessionPlace,
+    customer_groups,
+    engine_version,
+    index_series,
+    load_resolver,
+)
+
+logger = logging.getLogger(__name__)
+
+Status = ChargingSession.Status
+
+BATCH_SIZE = 2000
+#: what ``sessions_rate`` takes; with ``retry_failed`` also sessions whose rating failed
+RATEABLE = (Status.IMPORTED,)
+RETRYABLE = (Status.IMPORTED, Status.RATING_FAILED)
+#: what ``sessions_rerate`` takes
+RERATEABLE = (Status.IMPORTED, Status.RATING_FAILED, Status.RATED)
+REFUSED = {
+    Status.SETTLED: "settled: promotions and credit were applied to its price; re-rating it "
+                    "would change what the customer owes",
+    Status.INVOICED: "invoiced: an issued invoice never changes; correct it with a credit note",
+}
+
+# Every status a rating may leave must be a move the status machine allows.
+for _status in RERATEABLE:
+    assert {Status.RATED, Status.RATING_FAILED} <= ChargingSession.TRANSITIONS[_status], _status
+
+_COLUMNS = ("pk", "operator_id", "external_id", "status", "source", "evse_id",
+            "evse__station_id", "evse__station__location_id", "evse__station__location__region",
+            "evse__station__location__time_zone", "customer_id", "start", "end", "energy_kwh",
+            "charging_seconds", "parking_seconds")
+
+
+PRICE_FIELDS = ("session_id", "operator_id", "is_current", "rating_run_id", "tariff_version_id",
+                "assignment_id", "level", "explanation", "total_excl_vat",
+                "total_excl_vat_currency", "total_vat", "total_vat_currency", "total_incl_vat",
+                "total_incl_vat_currency", "breakdown", "rated_at")
+
+
+@dataclass
+class RatingOutcome:
+    """What a rating call did: its run (with the counts), why sessions failed, and which were
+    refused (re-rating only)."""
+
+    run: RatingRun
+    failures: dict[str, int] = field(default_factory=dict)   # reason → sessions
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (CDR id, why)
+
+
+# --- the session as the engine reads it -------------------------------------------------------
+
+def session_cdr(*, start: datetime, end: datetime, energy_kwh: Decimal, charging_seconds: int,
+                parking_seconds: int, external_id: str | None = None,
+                raw: dict | None = None) -> Cdr:
+    """A session as the engine's ``Cdr``.
+
+    A session received as an OCPI CDR with ``charging_periods`` is priced from its periods (the
+    session's start and end are authoritative). Any other session is priced from its totals
+    (rule 7): it charges from the start for ``charging_seconds`` and is parked for the rest of
+    the session; when the charging time is unknown (0) the parking time given counts, and the
+    rest is charging."""
+    if raw and raw.get("charging_periods"):
+        data = {**raw, "start_date_time": format_instant(start),
+                "end_date_time": format_instant(end)}
+        data.pop("currency", None)  # the tariff decides the currency of the price
+        data.setdefault("total_energy", energy_kwh)
+        return parse_cdr(data)
+    duration_us = _microseconds(end - start)
+    if charging_seconds:
+        parking_us = max(duration_us - charging_seconds * SECOND_US, 0)
+    else:
+        parking_us = min(parking_seconds * SECOND_US, duration_us)
+    parking = Fraction(parking_us, HOUR_US)
+    return Cdr(start=start, end=end, total_energy=energy_kwh,
+               total_parking_time=parking.numerator if parking.denominator == 1 else parking,
+               id=external_id)
+
+
+def _microseconds(delta: timedelta) -> int:
+    return (delta.days * 86_400 + delta.seconds) * SECOND_US + delta.microseconds
+
+
+# --- the service ------------------------------------------------------------------------------
+
+def sessions_rate(*, session_ids: Iterable[int] | None = None, operator_id: int | None = None,
+                  retry_failed: bool = False, trigger: str = RatingRun.Trigger.TASK,
+                  actor=None, reason: str = "", batch_size: int = BATCH_SIZE,
+                  progress: Callable[[RatingRun], None] | None = None) -> RatingOutcome:
+    """Rate imported sessions (with ``retry_failed`` also those whose rating failed): the given
+    ``session_ids``, or all of ``operator_id``'s. Idempotent: a session already rated is left
+    alone, so running it twice changes nothing."""
+    statuses = RETRYABLE if retry_failed else RATEABLE
+    return _run(session_ids=session_ids, operator_id=operator_id, statuses=statuses,
+                trigger=trigger, actor=actor, reason=reason, batch_size=batch_size,
+                progress=progress)
+
+
+def sessions_rerate(*, session_ids: Iterable[int], actor=None, reason: str = "",
+                    batch_size: int = BATCH_SIZE,
+                    progress: Callable[[RatingRun], None] | None = None) -> RatingOutcome:
+    """Price these sessions again with the tariffs in force now (for their start time).
+    Settled and invoiced sessions are refused (listed in the outcome); the others get a new
+    current price, the previous one is kept."""
+    return _run(session_ids=session_ids, operator_id=None, statuses=RERATEABLE,
+                trigger=RatingRun.Trigger.RERATE, actor=actor, reason=reason,
+                batch_size=batch_size, progress=progress)
+
+
+def _run(*, session_ids, operator_id, statuses, trigger, actor, reason, batch_size,
+         progress) -> RatingOutcome:
+    if session_ids is None and operator_id is None:
+        raise ValueError("Give the sessions to rate or their operator.")
+    queryset = ChargingSession.objects.all()
+    if session_ids is not None:
+        queryset = queryset.filter(pk__in=list(session_ids))
+    if operator_id is not None:
+        queryset = queryset.filter(operator_id=operator_id)
+    candidates = list(queryset.order_by("pk").values_list("pk", "external_id", "status",
+                                                           "operator_id"))
+    ids = [pk for pk, _, status, _ in candidates if status in statuses]
+    operators = {op for _, _, _, op in candidates}
+    outcome = RatingOutcome(run=RatingRun.objects.create(
+        operator_id=operator_id if operator_id is not None
+        else (next(iter(operators)) if len(operators) == 1 else None),
+        trigger=trigger, actor=actor, reason=reason[:300], sessions_total=len(candidates),
+        started_at=timezone.now()))
+    run = outcome.run
+    if statuses is RERATEABLE:
+        outcome.refused = [(external_id, REFUSED.get(status, status))
+                           for _, external_id, status, _ in candidates
+                           if status not in statuses]
+    run.skipped = len(candidates) - len(ids)
+    RatingRun.objects.filter(pk=run.pk).update(skipped=run.skipped)
+    cache = _BatchCache()
+    try:
+        for begin in range(0, len(ids), batch_size):
+            _rate_batch(ids[begin:begin + batch_size], statuses, run, outcome, cache)
+            if progress is not None:
+                progress(run)
+    except Exception as exc:
+        RatingRun.objects.filter(pk=run.pk).update(
+            status=RatingRun.Status.FAILED, finished_at=timezone.now(),
+            error=f"{type(exc).__name__}: {exc}"[:2000])
+        raise
+    run.status = RatingRun.Status.DONE
+    run.finished_at = timezone.now()
+    RatingRun.objects.filter(pk=run.pk).update(status=run.status, finished_at=run.finished_at)
+    return outcome
+
+
+class _BatchCache:
+    """What stays valid from one batch to the next: engine forms of versions, time zones."""
+
+    def __init__(self) -> None:
+        self.versions: dict[int, EngineVersion] = {}
+        self.zones: dict[str, ZoneInfo] = {}
+
+    def version(self, version) -> EngineVersion:
+        found = self.versions.get(version.pk)
+        if found is None:
+            found = self.versions[version.pk] = engine_version(version)
+        return found
+
+    def zone(self, name: str) -> ZoneInfo:
+        found = self.zones.get(name)
+        if found is None:
+            found = self.zones[name] = ZoneInfo(name)
+        return found
+
+
+@transaction.atomic
+def _rate_batch(ids: list[int], statuses, run: RatingRun, outcome: RatingOutcome,
+                cache: _BatchCache) -> None:
+    rows = list(ChargingSession.objects.filter(pk__in=ids, status__in=statuses)
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list(*_COLUMNS))
+    if not rows:
+        run.skipped += len(ids)
+        RatingRun.objects.filter(pk=run.pk).update(skipped=F("skipped") + len(ids))
+        return
+    with_periods = {s.value for s in (ChargingSession.Source.OCPI, ChargingSession.Source.API)}
+    raws = dict(ChargingSession.objects.filter(
+        pk__in=[r[0] for r in rows if r[4] in with_periods],
+        raw__has_key="charging_periods").values_list("pk", "raw")) \
+        if any(r[4] in with_periods for r in rows) else {}
+    groups = customer_groups(r[10] for r in rows if r[10] is not None)
+    resolver = load_resolver(operator_ids={r[1] for r in rows},
+                             start_min=min(r[11] for r in rows),
+                             start_max=max(r[11] for r in rows))
+
+    # Pass 1: which tariff version prices each session.
+    resolved: list[tuple[tuple, Resolution | None, str | None]] = []
+    index_span: dict[int, list[datetime]] = {}
+    for row in rows:
+        place = SessionPlace(operator_id=row[1], evse_id=row[5], station_id=row[6],
+                             location_id=row[7], region=row[8],
+                             group_id=groups.get(row[10]), start=row[11])
+        try:
+            resolution = resolver.resolve(place)
+        except NoTariff as exc:
+            resolved.append((row, None, str(exc)))
+            continue
+        resolved.append((row, resolution, None))
+        engine = cache.version(resolution.version)
+        for index_id in engine.index_ids.values():
+            span = index_span.setdefault(index_id, [row[11], row[12]])
+            span[0], span[1] = min(span[0], row[11]), max(span[1], row[12])
+    series_by_id = {}
+    for index_id, (begin, end) in index_span.items():
+        series_by_id.update(index_series(index_ids=[index_id], start=begin, end=end))
+
+    # Pass 2: price.
+    now = timezone.now()
+    prices: list[tuple] = []
+    rated: list[int] = []
+    failed: dict[str, list[int]] = defaultdict(list)
+    for row, resolution, failure in resolved:
+        if resolution is not None:
+            try:
+                prices.append(_price(row, resolution, cache, series_by_id, raws.get(row[0]),
+                                     run, now))
+                rated.append(row[0])
+                continue
+            except PricingInputError as exc:
+                failure = f"Cannot price this session: {exc}"
+            except Exception as exc:  # a bug must not lose the rest of the batch
+                logger.exception("Rating session %s failed", row[2])
+                failure = f"Internal error while pricing ({type(exc).__name__}): report it"
+        failed[failure].append(row[0])
+
+    # Write: keep old prices as history, add the new ones, move the statuses.
+    handled = [row[0] for row in rows]
+    if any(row[3] != Status.IMPORTED for row in rows):
+        SessionPrice.objects.filter(session_id__in=handled, is_current=True) \
+            .update(is_current=False)
+    copy_insert(SessionPrice, PRICE_FIELDS, prices)
+    if rated:
+        ChargingSession.objects.filter(pk__in=rated).update(
+            status=Status.RATED, rating_failure_reason="", updated_at=now)
+    for reason, session_ids in failed.items():
+        ChargingSession.objects.filter(pk__in=session_ids).update(
+            status=Status.RATING_FAILED, rating_failure_reason=reason, updated_at=now)
+        outcome.failures[reason] = outcome.failures.get(reason, 0) + len(session_ids)
+    n_failed = sum(len(v) for v in failed.values())
+    skipped = len(ids) - len(rows)  # changed or locked by someone else meanwhile
+    run.rated += len(rated)
+    run.failed += n_failed
+    run.skipped += skipped
+    RatingRun.objects.filter(pk=run.pk).update(
+        rated=F("rated") + len(rated), failed=F("failed") + n_failed,
+        skipped=F("skipped") + skipped)
+
+
+def _price(row: tuple, resolution: Resolution, cache: _BatchCache, series_by_id: dict,
+           raw: dict | None, run: RatingRun, now: datetime) -> tuple:
+    """The ``SessionPrice`` row of one session, in the order of ``PRICE_FIELDS``."""
+    (pk, operator_id, external_id, _status, _source, _evse, _station, _location, _region,
+     zone, _customer, start, end, energy, charging_s, parking_s) = row
+    engine = cache.version(resolution.version)
+    cdr = session_cdr(start=start, end=end, energy_kwh=energy, charging_seconds=charging_s,
+                      parking_seconds=parking_s, external_id=external_id, raw=raw)
+    tariff, origin = engine.tariff, None
+    if engine.index_rules:
+        series = {code: series_by_id.get(index_id, ())
+                  for code, index_id in engine.index_ids.items()}
+        materialized = materialize(engine.tariff, engine.index_rules, series, start, end)
+        tariff, origin = materialized.tariff, materialized.origin
+    result = price_session(tariff, cdr, cache.zone(zone))
+    summary = result.summary_json()
+    if origin is not None:
+        _explain_index(summary, origin, engine)
+    version = resolution.version
+    summary["tariff"] = {"id": version.tariff.code, "version": version.number,
+                         "level": resolution.level, "assignment": resolution.assignment.pk,
+                         "time_zone": zone}
+    excl = Decimal(summary["total_cost"]["excl_vat"])
+    incl = Decimal(summary["total_cost"]["incl_vat"])
+    currency = result.currency
+    return (pk, operator_id, True, run.pk, version.pk, resolution.assignment.pk,
+            resolution.level, resolution.explanation[:500], excl, currency, incl - excl,
+            currency, incl, currency, summary, now)
+
+
+def _explain_index(summary: dict[str, Any], origin, engine: EngineVersion) -> None:
+    """Map the elements of a tariff materialized from an index back to the version's elements,
+    and say which index interval priced each line."""
+    index_of_element = {i: rule.index for (i, _), rule in engine.index_rules.items()}
+    for line in summary["lines"]:
+        element, interval = origin[line["element_index"]]
+        line["element_index"] = element
+        if interval is not None and line["dimension"] == "ENERGY":
+            line["index"] = {"index": index_of_element[element],
+                             "start": format_instant(interval.start),
+                             "end": format_instant(interval.end),
+                             "value": format(interval.value, "f")}
+    for dimension in summary["dimensions"].values():
+        if dimension["step_element_index"] is not None:
+            dimension["step_element_index"] = origin[dimension["step_element_index"]][0]
