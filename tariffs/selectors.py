@@ -22,18 +22,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from emobility.models import Customer, Evse
 
 from .models import (
     CustomerTariffGroup,
     PriceIndex,
     PriceIndexValue,
     TariffAssignment,
+    TariffGroup,
     TariffVersion,
 )
 from .ocpi_mapping import version_to_ocpi
-from .pricing.indexed import IndexInterval, IndexRule
+from .pricing.engine import price_session
+from .pricing.indexed import IndexInterval, IndexRule, materialize
+from .pricing.numbers import format_instant
 from .pricing.ocpi import parse_tariff
-from .pricing.types import Tariff
+from .pricing.result import PricingResult
+from .pricing.sessions import session_cdr
+from .pricing.types import ENERGY, Cdr, Tariff
 
 Level = TariffAssignment.Level
 
@@ -219,3 +228,122 @@ def index_series(*, index_ids: Iterable[int], start: datetime,
         series[index_id].append(IndexInterval(
             begin, begin + timedelta(minutes=minutes[index_id]), price))
     return series
+
+
+@dataclass(frozen=True)
+class PricedSession:
+    """A session priced with a tariff version: the engine's result and the breakdown as stored
+    (``summary``: totals, dimensions and lines, with the version's element numbers and, for an
+    indexed component, the index interval that priced each line)."""
+
+    result: PricingResult
+    summary: dict[str, Any]
+    #: element of the priced tariff → (element of the version, index interval or None)
+    origin: tuple[tuple[int, IndexInterval | None], ...] | None
+
+    def periods_json(self) -> list[dict[str, Any]]:
+        """The per-period breakdown, with the version's element numbers."""
+        periods = self.result.periods_json()
+        if self.origin is not None:
+            for period in periods:
+                if period["element_index"] is not None:
+                    period["element_index"] = self.origin[period["element_index"]][0]
+        return periods
+
+
+def price_with(engine: EngineVersion, resolution: Resolution | None, cdr: Cdr, tz: ZoneInfo,
+               series_by_id: dict[int, list[IndexInterval]]) -> PricedSession:
+    """Price ``cdr`` with a version (its index prices materialized for the session first).
+    ``PricingInputError`` (an ``IndexGapError`` among them) when it cannot be priced."""
+    tariff, origin = engine.tariff, None
+    if engine.index_rules:
+        series = {code: series_by_id.get(index_id, ())
+                  for code, index_id in engine.index_ids.items()}
+        materialized = materialize(engine.tariff, engine.index_rules, series, cdr.start,
+                                   cdr.end)
+        tariff, origin = materialized.tariff, materialized.origin
+    result = price_session(tariff, cdr, tz)
+    summary = result.summary_json()
+    if origin is not None:
+        _explain_index(summary, origin, engine)
+    version = engine.version
+    summary["tariff"] = {"id": version.tariff.code, "version": version.number,
+                         "time_zone": getattr(tz, "key", str(tz))}
+    if resolution is not None:
+        summary["tariff"].update(level=resolution.level, assignment=resolution.assignment.pk)
+    return PricedSession(result=result, summary=summary, origin=origin)
+
+
+def _explain_index(summary: dict[str, Any], origin, engine: EngineVersion) -> None:
+    """Map the elements of a tariff materialized from an index back to the version's elements,
+    and say which index interval priced each energy line."""
+    index_of_element = {i: rule.index for (i, _), rule in engine.index_rules.items()}
+    for line in summary["lines"]:
+        element, interval = origin[line["element_index"]]
+        line["element_index"] = element
+        if interval is not None and line["dimension"] == ENERGY:
+            line["index"] = {"index": index_of_element[element],
+                             "start": format_instant(interval.start),
+                             "end": format_instant(interval.end),
+                             "value": format(interval.value, "f")}
+    for dimension in summary["dimensions"].values():
+        if dimension["step_element_index"] is not None:
+            dimension["step_element_index"] = origin[dimension["step_element_index"]][0]
+
+
+# --- price quotes (the admin preview, the API and the portal's simulator) --------------------
+
+@dataclass(frozen=True)
+class Quote:
+    """The price a session would have: the tariff version that applies and why, and the
+    breakdown per dimension and per period."""
+
+    resolution: Resolution
+    priced: PricedSession
+
+    def to_json(self) -> dict[str, Any]:
+        version = self.resolution.version
+        return {
+            "tariff": {"id": version.tariff.code, "name": version.tariff.name,
+                       "version": version.number, "level": self.resolution.level,
+                       "assignment": self.resolution.assignment.pk,
+                       "tariff_group": (self.resolution.assignment.tariff_group.code
+                                        if self.resolution.assignment.tariff_group_id
+                                        else None),
+                       "why": self.resolution.explanation},
+            **{k: v for k, v in self.priced.summary.items() if k != "tariff"},
+            "periods": self.priced.periods_json(),
+        }
+
+
+def quote_price(*, evse: Evse, start: datetime, energy_kwh: Decimal, charging_seconds: int,
+                parking_seconds: int = 0, customer: Customer | None = None,
+                tariff_group: TariffGroup | None = None) -> Quote:
+    """What a session at ``evse`` starting at ``start`` would cost: charging for
+    ``charging_seconds`` delivering ``energy_kwh``, then parked for ``parking_seconds``.
+
+    The tariff is resolved as for rating (docs/pricing.md), for ``customer``'s tariff group, or
+    for ``tariff_group`` when no customer is given. Raises ``NoTariff`` when none applies and
+    ``PricingInputError`` when the session cannot be priced (the message says why)."""
+    if customer is not None and customer.operator_id != evse.operator_id:
+        raise NoTariff("The customer belongs to another operator than the EVSE.")
+    if tariff_group is not None and tariff_group.operator_id != evse.operator_id:
+        raise NoTariff("The tariff group belongs to another operator than the EVSE.")
+    group_id = tariff_group.pk if tariff_group is not None else None
+    if customer is not None:
+        group_id = customer_groups([customer.pk]).get(customer.pk)
+    end = start + timedelta(seconds=charging_seconds + parking_seconds)
+    location = evse.station.location
+    resolver = load_resolver(operator_ids=[evse.operator_id], start_min=start, start_max=start)
+    resolution = resolver.resolve(SessionPlace(
+        operator_id=evse.operator_id, evse_id=evse.pk, station_id=evse.station_id,
+        location_id=location.pk, region=location.region, group_id=group_id, start=start))
+    engine = engine_version(resolution.version)
+    series = {}
+    for index_id in engine.index_ids.values():
+        series.update(index_series(index_ids=[index_id], start=start, end=end))
+    cdr = session_cdr(start=start, end=end, energy_kwh=energy_kwh,
+                      charging_seconds=charging_seconds, parking_seconds=parking_seconds)
+    return Quote(resolution=resolution,
+                 priced=price_with(engine, resolution, cdr, ZoneInfo(location.time_zone),
+                                   series))

@@ -5,7 +5,7 @@
 - ``rating``: ``sessions_rate`` and ``sessions_rerate``, which price sessions in batches.
 """
 
-from .rating import RatingOutcome, session_cdr, sessions_rate, sessions_rerate
+from .rating import RatingOutcome, sessions_rate, sessions_rerate
 from .tariffs import (
     TariffError,
     tariff_assign,
@@ -20,7 +20,6 @@ from .tariffs import (
 
 __all__ = [
     "RatingOutcome",
-    "session_cdr",
     "sessions_rate",
     "sessions_rerate",
     "TariffError",

@@ -20,10 +20,8 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from fractions import Fraction
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -34,12 +32,8 @@ from emobility.db import copy_insert
 from emobility.models import ChargingSession
 
 from ..models import RatingRun, SessionPrice
-from ..pricing.engine import price_session
 from ..pricing.errors import PricingInputError
-from ..pricing.indexed import materialize
-from ..pricing.numbers import HOUR_US, SECOND_US, format_instant
-from ..pricing.ocpi import parse_cdr
-from ..pricing.types import Cdr
+from ..pricing.sessions import session_cdr
 from ..selectors import (
     EngineVersion,
     NoTariff,
@@ -49,6 +43,7 @@ from ..selectors import (
     engine_version,
     index_series,
     load_resolver,
+    price_with,
 )
 
 logger = logging.getLogger(__name__)
@@ -91,39 +86,6 @@ class RatingOutcome:
     run: RatingRun
     failures: dict[str, int] = field(default_factory=dict)   # reason → sessions
     refused: list[tuple[str, str]] = field(default_factory=list)  # (CDR id, why)
-
-
-# --- the session as the engine reads it -------------------------------------------------------
-
-def session_cdr(*, start: datetime, end: datetime, energy_kwh: Decimal, charging_seconds: int,
-                parking_seconds: int, external_id: str | None = None,
-                raw: dict | None = None) -> Cdr:
-    """A session as the engine's ``Cdr``.
-
-    A session received as an OCPI CDR with ``charging_periods`` is priced from its periods (the
-    session's start and end are authoritative). Any other session is priced from its totals
-    (rule 7): it charges from the start for ``charging_seconds`` and is parked for the rest of
-    the session; when the charging time is unknown (0) the parking time given counts, and the
-    rest is charging."""
-    if raw and raw.get("charging_periods"):
-        data = {**raw, "start_date_time": format_instant(start),
-                "end_date_time": format_instant(end)}
-        data.pop("currency", None)  # the tariff decides the currency of the price
-        data.setdefault("total_energy", energy_kwh)
-        return parse_cdr(data)
-    duration_us = _microseconds(end - start)
-    if charging_seconds:
-        parking_us = max(duration_us - charging_seconds * SECOND_US, 0)
-    else:
-        parking_us = min(parking_seconds * SECOND_US, duration_us)
-    parking = Fraction(parking_us, HOUR_US)
-    return Cdr(start=start, end=end, total_energy=energy_kwh,
-               total_parking_time=parking.numerator if parking.denominator == 1 else parking,
-               id=external_id)
-
-
-def _microseconds(delta: timedelta) -> int:
-    return (delta.days * 86_400 + delta.seconds) * SECOND_US + delta.microseconds
 
 
 # --- the service ------------------------------------------------------------------------------
@@ -302,43 +264,14 @@ def _price(row: tuple, resolution: Resolution, cache: _BatchCache, series_by_id:
     """The ``SessionPrice`` row of one session, in the order of ``PRICE_FIELDS``."""
     (pk, operator_id, external_id, _status, _source, _evse, _station, _location, _region,
      zone, _customer, start, end, energy, charging_s, parking_s) = row
-    engine = cache.version(resolution.version)
     cdr = session_cdr(start=start, end=end, energy_kwh=energy, charging_seconds=charging_s,
                       parking_seconds=parking_s, external_id=external_id, raw=raw)
-    tariff, origin = engine.tariff, None
-    if engine.index_rules:
-        series = {code: series_by_id.get(index_id, ())
-                  for code, index_id in engine.index_ids.items()}
-        materialized = materialize(engine.tariff, engine.index_rules, series, start, end)
-        tariff, origin = materialized.tariff, materialized.origin
-    result = price_session(tariff, cdr, cache.zone(zone))
-    summary = result.summary_json()
-    if origin is not None:
-        _explain_index(summary, origin, engine)
-    version = resolution.version
-    summary["tariff"] = {"id": version.tariff.code, "version": version.number,
-                         "level": resolution.level, "assignment": resolution.assignment.pk,
-                         "time_zone": zone}
+    priced = price_with(cache.version(resolution.version), resolution, cdr, cache.zone(zone),
+                        series_by_id)
+    summary = priced.summary
     excl = Decimal(summary["total_cost"]["excl_vat"])
     incl = Decimal(summary["total_cost"]["incl_vat"])
-    currency = result.currency
-    return (pk, operator_id, True, run.pk, version.pk, resolution.assignment.pk,
+    currency = summary["currency"]
+    return (pk, operator_id, True, run.pk, resolution.version.pk, resolution.assignment.pk,
             resolution.level, resolution.explanation[:500], excl, currency, incl - excl,
             currency, incl, currency, summary, now)
-
-
-def _explain_index(summary: dict[str, Any], origin, engine: EngineVersion) -> None:
-    """Map the elements of a tariff materialized from an index back to the version's elements,
-    and say which index interval priced each line."""
-    index_of_element = {i: rule.index for (i, _), rule in engine.index_rules.items()}
-    for line in summary["lines"]:
-        element, interval = origin[line["element_index"]]
-        line["element_index"] = element
-        if interval is not None and line["dimension"] == "ENERGY":
-            line["index"] = {"index": index_of_element[element],
-                             "start": format_instant(interval.start),
-                             "end": format_instant(interval.end),
-                             "value": format(interval.value, "f")}
-    for dimension in summary["dimensions"].values():
-        if dimension["step_element_index"] is not None:
-            dimension["step_element_index"] = origin[dimension["step_element_index"]][0]
