@@ -1,10 +1,9 @@
 import io
-import json
 
 import nested_admin
 from django import forms
 from django.contrib import admin, messages
-from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import OuterRef, Subquery
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -12,13 +11,17 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from emobility.admin import ChargingSessionAdmin
 from emobility.admin_scoping import OperatorScopedAdmin
+from emobility.models import ChargingSession
 
 from .models import (
     CustomerTariffGroup,
     PriceComponent,
     PriceIndex,
     PriceIndexValue,
+    RatingRun,
+    SessionPrice,
     Tariff,
     TariffAssignment,
     TariffAuditEntry,
@@ -29,8 +32,11 @@ from .models import (
 from .ocpi_mapping import version_to_ocpi
 from .price_index_import import PriceIndexImportError, price_index_import_csv
 from .pricing.lint import tariff_warnings
+from .pricing.ocpi import dumps
 from .services import (
     TariffError,
+    sessions_rate,
+    sessions_rerate,
     tariff_version_activate,
     tariff_version_create_draft,
     tariff_version_ensure_editable,
@@ -40,9 +46,10 @@ OPERATOR_FILTER = ("operator", admin.RelatedOnlyFieldListFilter)
 
 
 def ocpi_json_response(versions, filename: str) -> HttpResponse:
+    """The OCPI JSON of versions, numbers written exactly as stored (never as strings or
+    floats)."""
     payload = [version_to_ocpi(v) for v in versions]
-    body = json.dumps(payload[0] if len(payload) == 1 else payload, cls=DjangoJSONEncoder,
-                      indent=2, ensure_ascii=False)
+    body = dumps(payload[0] if len(payload) == 1 else payload)
     response = HttpResponse(body, content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
@@ -391,3 +398,190 @@ class PriceIndexValueAdmin(OperatorScopedAdmin):
     def has_add_permission(self, request):
         return False
 
+
+
+# --- rated sessions ------------------------------------------------------------------------
+# The session admin of the core app, extended with what rating adds (the dependency points from
+# tariffs to emobility, never back).
+
+def _money_text(amount, currency: str) -> str:
+    return f"{currency} {amount}"
+
+
+def _lines_table(breakdown: dict):
+    labels = {"FLAT": _("Start fee"), "ENERGY": _("Energy"), "TIME": _("Charging time"),
+              "PARKING_TIME": _("Parking time")}
+    units = {"FLAT": "", "ENERGY": " kWh", "TIME": " h", "PARKING_TIME": " h"}
+    rows = []
+    for line in breakdown.get("lines", []):
+        index = line.get("index")
+        rows.append((
+            labels.get(line["dimension"], line["dimension"]), line["element_index"] + 1,
+            f"{line['quantity']}{units[line['dimension']]}",
+            f"{line['billed_quantity']}{units[line['dimension']]}",
+            line["price"] + (f" ({index['index']} {index['start']})" if index else ""),
+            line["vat"] if line["vat"] is not None else "—",
+            line["cost"]["excl_vat"], line["cost"]["incl_vat"]))
+    return format_html(
+        "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>"
+        "<th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>",
+        _("Dimension"), _("Element"), _("Quantity"), _("Billed"), _("Unit price"), _("VAT %"),
+        _("Excl. VAT"), _("Incl. VAT"),
+        format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                             "<td>{}</td><td>{}</td><td>{}</td></tr>", rows))
+
+
+class ChargingSessionWithPriceAdmin(ChargingSessionAdmin):
+    """Sessions with their current price, its breakdown and history, and the rating actions."""
+
+    actions = ["rate_selected", "rerate_selected"]
+
+    def get_list_display(self, request):
+        columns = super().get_list_display(request)
+        at = columns.index("status")
+        return [*columns[:at], "price_incl_vat", *columns[at:]]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "current_price", "periods",
+                "price_history"]
+
+    def get_queryset(self, request):
+        current = SessionPrice.objects.filter(session=OuterRef("pk"), is_current=True)
+        return super().get_queryset(request).annotate(
+            current_total=Subquery(current.values("total_incl_vat")[:1]),
+            current_currency=Subquery(current.values("total_incl_vat_currency")[:1]))
+
+    @admin.display(description=_("price incl. VAT"), ordering="current_total")
+    def price_incl_vat(self, obj):
+        if getattr(obj, "current_total", None) is None:
+            return "—"
+        return _money_text(obj.current_total, obj.current_currency)
+
+    def _current(self, obj):
+        if not obj.pk:
+            return None
+        return (SessionPrice.objects.filter(session=obj, is_current=True)
+                .select_related("tariff_version__tariff", "rating_run__actor").first())
+
+    @admin.display(description=_("price"))
+    def current_price(self, obj):
+        price = self._current(obj)
+        if price is None:
+            if obj.status == ChargingSession.Status.RATING_FAILED:
+                return format_html("<strong>{}</strong> {}", _("Rating failed:"),
+                                   obj.rating_failure_reason)
+            return _("Not rated yet.")
+        version = price.tariff_version
+        breakdown = price.breakdown
+        limit = breakdown.get("price_limit")
+        return format_html(
+            "<p><strong>{} excl. VAT · {} VAT · {} incl. VAT</strong>{}</p>"
+            "<p>{} <a href='{}'>{} v{}</a> · {}</p>{}<p class='help'>{}</p>",
+            _money_text(price.total_excl_vat.amount, breakdown["currency"]),
+            _money_text(price.total_vat.amount, breakdown["currency"]),
+            _money_text(price.total_incl_vat.amount, breakdown["currency"]),
+            format_html(" ({})", _("the tariff's minimum price") if limit == "MIN_PRICE"
+                        else _("the tariff's maximum price")) if limit else "",
+            _("Tariff"), reverse("admin:tariffs_tariffversion_change", args=[version.pk]),
+            version.tariff.code, version.number, price.explanation,
+            _lines_table(breakdown),
+            _("Rated %(at)s by %(run)s. Each amount is rounded once from the exact value, so "
+              "the lines need not add up to the cent.") % {
+                "at": f"{price.rated_at:%Y-%m-%d %H:%M} UTC", "run": price.rating_run})
+
+    @admin.display(description=_("periods"))
+    def periods(self, obj):
+        from .preview import explain_session_price
+
+        price = self._current(obj)
+        if price is None:
+            return "—"
+        explained = explain_session_price(price)
+        if explained.get("error"):
+            return explained["error"]
+        note = "" if explained["matches"] else format_html(
+            "<p class='errornote'>{}</p>", _("Computed again today this gives another total "
+                                            "(an index price was replaced since); the price "
+                                            "above is the one that was billed."))
+        return format_html(
+            "{}<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th>"
+            "<th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table>", note,
+            _("From (local)"), _("Until"), _("Dimension"), _("Volume"), _("Element"),
+            _("Unit price"), _("Excl. VAT"),
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+                                 "<td>{}</td><td>{}</td></tr>",
+                             ((p.start, p.end, p.dimension, p.volume, p.element, p.unit_price,
+                               p.excl_vat) for p in explained["periods"])))
+
+    @admin.display(description=_("price history"))
+    def price_history(self, obj):
+        if not obj.pk:
+            return "—"
+        rows = (SessionPrice.objects.filter(session=obj).order_by("-rated_at", "-pk")
+                .select_related("tariff_version__tariff", "rating_run__actor"))
+        return format_html_join(
+            "", "<div>{} · {} v{} · {} incl. VAT · {}{}</div>",
+            ((f"{p.rated_at:%Y-%m-%d %H:%M}", p.tariff_version.tariff.code,
+              p.tariff_version.number, p.total_incl_vat, p.rating_run,
+              "" if not p.is_current else format_html(" <strong>({})</strong>", _("current")))
+             for p in rows)) or "—"
+
+    @admin.action(description=_("Rate the selected sessions (imported or failed)"),
+                  permissions=["change"])
+    def rate_selected(self, request, queryset):
+        outcome = sessions_rate(session_ids=list(queryset.values_list("pk", flat=True)),
+                                retry_failed=True, trigger=RatingRun.Trigger.ADMIN,
+                                actor=request.user)
+        self._report(request, outcome)
+
+    @admin.action(description=_("Re-rate the selected sessions with today's tariffs"),
+                  permissions=["change"])
+    def rerate_selected(self, request, queryset):
+        outcome = sessions_rerate(session_ids=list(queryset.values_list("pk", flat=True)),
+                                  actor=request.user,
+                                  reason=f"Re-rated in the admin by {request.user}")
+        self._report(request, outcome)
+
+    def _report(self, request, outcome):
+        run = outcome.run
+        messages.success(request, _("%(run)s: %(rated)d rated, %(failed)d failed, %(skipped)d "
+                                    "left as they were.") % {
+            "run": run, "rated": run.rated, "failed": run.failed, "skipped": run.skipped})
+        for reason, count in outcome.failures.items():
+            messages.warning(request, f"{count} × {reason}")
+        for external_id, why in outcome.refused[:20]:
+            messages.error(request, _("%(id)s not re-rated: %(why)s") % {"id": external_id,
+                                                                       "why": why})
+        if len(outcome.refused) > 20:
+            messages.error(request, _("… and %(n)d more refused.") % {
+                "n": len(outcome.refused) - 20})
+
+
+admin.site.unregister(ChargingSession)
+admin.site.register(ChargingSession, ChargingSessionWithPriceAdmin)
+
+
+@admin.register(RatingRun)
+class RatingRunAdmin(OperatorScopedAdmin):
+    list_display = ["__str__", "started_at", "trigger", "actor", "status", "progress_bar",
+                    "sessions_total", "rated", "failed", "skipped", "operator"]
+    list_filter = ["status", "trigger", OPERATOR_FILTER]
+    date_hierarchy = "started_at"
+    list_select_related = ["actor", "operator"]
+    readonly_fields = ["operator", "trigger", "status", "actor", "reason", "sessions_total",
+                       "rated", "failed", "skipped", "started_at", "finished_at", "error",
+                       "progress_bar"]
+
+    @admin.display(description=_("progress"))
+    def progress_bar(self, obj):
+        return format_html('<progress max="100" value="{}" aria-label="{}">{}%</progress> {}%',
+                           obj.progress, _("progress"), obj.progress, obj.progress)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -3,6 +3,7 @@ import socket
 from urllib.parse import urlparse
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 
 
 def _reachable(url: str, default_port: int) -> bool:
@@ -31,3 +32,21 @@ def pytest_sessionstart(session):
     if redis_url and not _reachable(redis_url, 6379):
         pytest.exit(f"Redis is not reachable at {redis_url}: start it or set REDIS_URL.",
                     returncode=3)
+
+
+@pytest.fixture
+def real_worker(transactional_db):
+    """A worker thread on the Redis broker, with eager mode off for the test's duration."""
+    from django.conf import settings
+
+    from emobility.celery import app
+
+    assert settings.CELERY_BROKER_URL.startswith("redis://")
+    previous = app.conf.task_always_eager
+    app.conf.task_always_eager = False
+    try:
+        with start_worker(app, pool="solo", concurrency=1, perform_ping_check=False,
+                          queues=[settings.CELERY_TASK_DEFAULT_QUEUE], shutdown_timeout=30):
+            yield app
+    finally:
+        app.conf.task_always_eager = previous

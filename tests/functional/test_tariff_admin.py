@@ -1,0 +1,148 @@
+"""The tariff and rating parts of the admin, as finance staff and CPO managers use them."""
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from emobility.models import ChargingSession
+from tariffs.models import RatingRun, SessionPrice, TariffAssignment, TariffVersion
+from tariffs.services import sessions_rate
+from tests.factories import (
+    EvseFactory,
+    MembershipFactory,
+    OperatorFactory,
+    SessionFactory,
+    TariffFactory,
+    TariffVersionFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rated():
+    """Operator A with a rated session (20.5 kWh at 0.30 + 21 % VAT), operator B with one too,
+    and a finance user of A."""
+    out = {}
+    for name in ("a", "b"):
+        operator = OperatorFactory(name=f"Operator {name.upper()}")
+        evse = EvseFactory(station__location__operator=operator)
+        tariff = TariffFactory(operator=operator, code=f"TARIFF-{name.upper()}")
+        version = TariffVersionFactory(tariff=tariff, energy_price=Decimal("0.30"))
+        TariffAssignment.objects.create(operator=operator, tariff=tariff, level="network",
+                                        valid_from=datetime(2020, 1, 1, tzinfo=UTC))
+        session = SessionFactory(evse=evse, external_id=f"CDR-{name.upper()}-1")
+        sessions_rate(session_ids=[session.pk])
+        out[name] = {"operator": operator, "session": session, "version": version}
+    out["user"] = MembershipFactory(operator=out["a"]["operator"], role="finance").user
+    return out
+
+
+def test_a_rated_session_shows_its_price_lines_periods_and_history(client, rated):
+    client.force_login(rated["user"])
+    session = rated["a"]["session"]
+    page = client.get(reverse("admin:emobility_chargingsession_change", args=[session.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "EUR 6.15 excl. VAT" in html and "EUR 1.29 VAT" in html and "EUR 7.44" in html
+    assert "TARIFF-A v" in html and "Network (macro) assignment" in html
+    assert "20.5 kWh" in html  # the energy line
+    assert "From (local)" in html and " CEST<" in html  # periods in local time (October)
+    assert "(current)" in html
+
+
+def test_the_session_list_shows_the_price_incl_vat(client, rated):
+    client.force_login(rated["user"])
+    html = client.get(reverse("admin:emobility_chargingsession_changelist")).content.decode()
+    assert "EUR 7.44" in html
+    assert "CDR-B-1" not in html
+
+
+def test_rerating_in_the_admin_keeps_the_old_price_and_refuses_invoiced_sessions(client, rated):
+    client.force_login(rated["user"])
+    session = rated["a"]["session"]
+    invoiced = SessionFactory(evse=session.evse, external_id="CDR-A-INVOICED")
+    sessions_rate(session_ids=[invoiced.pk])
+    ChargingSession.objects.filter(pk=invoiced.pk).update(status="invoiced")
+    response = client.post(reverse("admin:emobility_chargingsession_changelist"), {
+        "action": "rerate_selected", "_selected_action": [session.pk, invoiced.pk]},
+        follow=True)
+    html = response.content.decode()
+    assert "1 rated, 0 failed, 1 left as they were" in html
+    assert "CDR-A-INVOICED not re-rated: invoiced" in html
+    assert SessionPrice.objects.filter(session=session).count() == 2
+    assert SessionPrice.objects.filter(session=session, is_current=True).count() == 1
+    assert SessionPrice.objects.filter(session=invoiced).count() == 1
+    run = RatingRun.objects.filter(trigger="rerate").get()
+    assert run.actor == rated["user"]
+
+
+def test_the_rerate_action_cannot_touch_another_operators_session(client, rated):
+    client.force_login(rated["user"])
+    other = rated["b"]["session"]
+    client.post(reverse("admin:emobility_chargingsession_changelist"), {
+        "action": "rerate_selected", "_selected_action": [other.pk]})
+    assert SessionPrice.objects.filter(session=other).count() == 1
+
+
+def test_a_viewer_cannot_rerate(client, rated):
+    viewer = MembershipFactory(operator=rated["a"]["operator"], role="viewer").user
+    client.force_login(viewer)
+    session = rated["a"]["session"]
+    client.post(reverse("admin:emobility_chargingsession_changelist"), {
+        "action": "rerate_selected", "_selected_action": [session.pk]})
+    assert SessionPrice.objects.filter(session=session).count() == 1
+
+
+def test_preview_prices_a_sample_session_with_a_version(client, rated):
+    client.force_login(rated["user"])
+    version = rated["a"]["version"]
+    url = reverse("admin:tariffs_tariffversion_preview", args=[version.pk])
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"time_zone": "Europe/Amsterdam", "start": "2026-11-20T18:00",
+                                 "energy_kwh": "20", "charging_minutes": "90",
+                                 "parking_minutes": "30"})
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "6.00" in html and "7.26" in html  # 20 kWh × 0.30, + 21 % VAT
+    assert "Fri 2026-11-20 18:00:00 CET" in html
+
+
+def test_preview_explains_what_is_wrong_with_the_sample(client, rated):
+    client.force_login(rated["user"])
+    url = reverse("admin:tariffs_tariffversion_preview", args=[rated["a"]["version"].pk])
+    response = client.post(url, {"time_zone": "Europe/Amsterdam", "start": "2026-11-20T18:00",
+                                 "energy_kwh": "20", "charging_minutes": "0",
+                                 "parking_minutes": "0"})
+    assert "Energy was delivered, so the session charged for some time." in \
+        response.content.decode()
+
+
+def test_preview_of_another_operators_version_is_404(client, rated):
+    client.force_login(rated["user"])
+    url = reverse("admin:tariffs_tariffversion_preview", args=[rated["b"]["version"].pk])
+    assert client.get(url).status_code == 404
+
+
+def test_rating_runs_show_their_progress_and_stay_read_only(client, rated):
+    client.force_login(rated["user"])
+    html = client.get(reverse("admin:tariffs_ratingrun_changelist")).content.decode()
+    assert '<progress max="100" value="100"' in html
+    run_b = RatingRun.objects.filter(operator=rated["b"]["operator"]).get()
+    assert client.get(reverse("admin:tariffs_ratingrun_change",
+                              args=[run_b.pk])).status_code == 404
+
+
+def test_an_active_version_is_read_only_and_exports_as_ocpi(client, rated):
+    client.force_login(MembershipFactory(operator=rated["a"]["operator"], role="manager").user)
+    version = rated["a"]["version"]
+    assert version.status == TariffVersion.Status.ACTIVE
+    response = client.post(reverse("admin:tariffs_tariffversion_changelist"), {
+        "action": "export_ocpi", "_selected_action": [version.pk]})
+    assert response["Content-Type"] == "application/json"
+    assert b'"type": "ENERGY", "price": 0.3, "vat": 21, "step_size": 1' in response.content
+    assert version.tariff.code in response["Content-Disposition"]
+    change = client.get(reverse("admin:tariffs_tariffversion_change", args=[version.pk]))
+    assert b'name="min_price_excl_vat"' not in change.content  # read-only once active
