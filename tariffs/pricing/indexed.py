@@ -56,7 +56,14 @@ class IndexRule:
             price = floor
         if self.cap is not None and price > self.cap:
             price = self.cap
-        return price
+        return _plain(price)
+
+
+def _plain(value: Decimal) -> Decimal:
+    """The same number without trailing zeros (0.245821000 → 0.245821, 2.00 → 2)."""
+    if value == value.to_integral_value():
+        return value.quantize(Decimal(1))
+    return value.normalize()
 
 
 @dataclass(frozen=True, slots=True)

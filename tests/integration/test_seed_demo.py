@@ -79,3 +79,40 @@ def test_demo_users_belong_to_their_operator():
         ("NL", "finance")]
     assert finance_nl.has_perm("emobility.change_chargingsession")
     assert not finance_nl.has_perm("emobility.change_operator")
+
+
+def _rating_snapshot():
+    from django.db.models import Count, Sum
+
+    from tariffs.models import SessionPrice, Tariff, TariffAssignment, TariffVersion
+
+    return (Tariff.objects.count(), TariffVersion.objects.count(),
+            TariffAssignment.objects.count(),
+            list(SessionPrice.objects.values("tariff_version__tariff__code",
+                                             "tariff_version__number")
+                 .annotate(n=Count("id"), total=Sum("total_incl_vat"))
+                 .order_by("tariff_version__tariff__code", "tariff_version__number")))
+
+
+def test_the_demo_has_realistic_tariffs_and_every_session_rated(capsys):
+    from tariffs.models import PriceIndexValue, SessionPrice
+
+    call_command("seed_demo")
+    assert not ChargingSession.objects.exclude(status="rated").exists()
+    assert SessionPrice.objects.filter(is_current=True).count() == ChargingSession.objects.count()
+    levels = set(SessionPrice.objects.values_list("level", flat=True))
+    assert levels == {"evse", "station", "location", "region", "network"}
+    codes = set(SessionPrice.objects.values_list("tariff_version__tariff__code", flat=True))
+    assert {"VNL-FLEET", "VNL-DC-PEAK", "VNL-PR-PARKING", "VNL-DYNAMIC", "VNL-HOME",
+            "ACB-FLANDERS"} <= codes
+    # The price change in the middle of the month: both versions priced sessions.
+    assert set(SessionPrice.objects.filter(tariff_version__tariff__code="VNL-AC-STANDARD")
+               .values_list("tariff_version__number", flat=True)) == {1, 2}
+    # A year of hourly index prices, and the dynamic tariff priced by them, line by line.
+    assert PriceIndexValue.objects.count() >= 365 * 24
+    dynamic = SessionPrice.objects.filter(tariff_version__tariff__code="VNL-DYNAMIC").first()
+    assert all("index" in line for line in dynamic.breakdown["lines"]
+               if line["dimension"] == "ENERGY")
+    first = _rating_snapshot()
+    call_command("seed_demo")
+    assert _rating_snapshot() == first

@@ -1,14 +1,31 @@
 from django.core.management.base import BaseCommand
+from django.db import transaction
 from django.utils import timezone
 
 from emobility.demo import DEMO_PASSWORD, seed_demo
+from emobility.models import Operator
+from tariffs.demo import seed_tariffs
+from tariffs.models import RatingRun
+from tariffs.services import sessions_rate
 
 
 class Command(BaseCommand):
-    help = "Build the demo network (idempotent: running it again leaves the same data)."
+    help = ("Build the demo network, its tariffs, and rate its sessions (idempotent: running it "
+            "again leaves the same data).")
 
     def handle(self, *args, **options):
-        logins = seed_demo(today=timezone.localdate(), log=self.stdout.write)
+        today = timezone.localdate()
+        with transaction.atomic():
+            logins = seed_demo(today=today, log=self.stdout.write)
+            seed_tariffs(today=today, log=self.stdout.write)
+            for operator in Operator.objects.order_by("code"):
+                outcome = sessions_rate(operator_id=operator.pk,
+                                        trigger=RatingRun.Trigger.DEMO)
+                run = outcome.run
+                self.stdout.write(f"{operator.name}: {run.rated} sessions rated, "
+                                  f"{run.failed} failed, {run.skipped} already rated")
+                for reason, count in outcome.failures.items():
+                    self.stdout.write(self.style.WARNING(f"  {count} × {reason}"))
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Demo log-ins (password for all: {DEMO_PASSWORD})"))
         for username, who, where in logins:
