@@ -3,6 +3,7 @@ import io
 import nested_admin
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import OuterRef, Subquery
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -39,6 +40,7 @@ from .services import (
     sessions_rerate,
     tariff_version_activate,
     tariff_version_create_draft,
+    tariff_version_draft_from_schedule,
     tariff_version_ensure_editable,
 )
 
@@ -247,11 +249,12 @@ class TariffAdmin(OperatorScopedAdmin):
     list_filter = ["currency", "type", OPERATOR_FILTER]
     search_fields = ["code", "name"]
     inlines = [TariffVersionInline]
+    readonly_fields = ["builder_link"]
     actions = ["new_draft", "export_active_ocpi"]
 
     def get_readonly_fields(self, request, obj=None):
         # The id and currency identify what sessions were priced with: fixed once created.
-        return ["code", "currency"] if obj else []
+        return ["code", "currency", "builder_link"] if obj else []
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("versions")
@@ -267,6 +270,43 @@ class TariffAdmin(OperatorScopedAdmin):
             TariffAuditEntry.objects.create(operator_id=obj.operator_id, tariff=obj,
                                             actor=request.user,
                                             action=TariffAuditEntry.Action.CREATED)
+
+    @admin.display(description=_("builders"))
+    def builder_link(self, obj):
+        if not obj.pk:
+            return "—"
+        return format_html('<a class="button" href="{}">{}</a>',
+                           reverse("admin:tariffs_tariff_peak_offpeak", args=[obj.pk]),
+                           _("Peak/off-peak builder"))
+
+    def get_urls(self):
+        return [path("<int:pk>/peak-offpeak/", self.admin_site.admin_view(self.peak_offpeak_view),
+                     name="tariffs_tariff_peak_offpeak"), *super().get_urls()]
+
+    def peak_offpeak_view(self, request, pk):
+        from .forms import PeakOffPeakForm
+        from .pricing.schedule import DAYS
+
+        tariff = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_change_permission(request, tariff):
+            raise PermissionDenied
+        form = PeakOffPeakForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                draft = tariff_version_draft_from_schedule(tariff=tariff, actor=request.user,
+                                                           **form.components())
+            except TariffError as exc:
+                form.add_error(None, "; ".join(exc.messages))
+            else:
+                messages.success(request, format_html(
+                    "Draft v{} created with {} elements: preview it, then activate it.",
+                    draft.number, draft.elements.count()))
+                return redirect("admin:tariffs_tariffversion_change", draft.pk)
+        context = {**self.admin_site.each_context(request),
+                   "title": f"Peak/off-peak builder: {tariff}", "form": form,
+                   "tariff": tariff, "opts": self.model._meta,
+                   "days": [d.lower() for d in DAYS]}
+        return TemplateResponse(request, "admin/tariffs/peak_offpeak.html", context)
 
     @admin.action(description=_("Start a new draft version"))
     def new_draft(self, request, queryset):
@@ -360,7 +400,7 @@ class PriceIndexAdmin(OperatorScopedAdmin):
     def import_view(self, request, pk):
         index = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self.has_change_permission(request, index):
-            raise PermissionError
+            raise PermissionDenied
         form = PriceIndexImportForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]

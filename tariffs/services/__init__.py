@@ -3,9 +3,11 @@
 - ``tariffs``: OCPI import, tariff versions (draft → active → retired), assignments, tariff groups;
   every change is written to ``TariffAuditEntry``.
 - ``rating``: ``sessions_rate`` and ``sessions_rerate``, which price sessions in batches.
+- ``schedules``: a draft version from a weekly peak/off-peak schedule.
 """
 
 from .rating import RatingOutcome, sessions_rate, sessions_rerate
+from .schedules import tariff_version_draft_from_schedule
 from .tariffs import (
     TariffError,
     tariff_assign,
@@ -30,5 +32,6 @@ __all__ = [
     "tariff_validate_ocpi",
     "tariff_version_activate",
     "tariff_version_create_draft",
+    "tariff_version_draft_from_schedule",
     "tariff_version_ensure_editable",
 ]

@@ -146,3 +146,58 @@ def test_an_active_version_is_read_only_and_exports_as_ocpi(client, rated):
     assert version.tariff.code in response["Content-Disposition"]
     change = client.get(reverse("admin:tariffs_tariffversion_change", args=[version.pk]))
     assert b'name="min_price_excl_vat"' not in change.content  # read-only once active
+
+
+def _builder_post(**overrides):
+    data = {"monday": "07:00-11:00, 17:00-21:00", "tuesday": "07:00-11:00, 17:00-21:00",
+            "wednesday": "", "thursday": "", "friday": "", "saturday": "10:00-14:00",
+            "sunday": "", "peak_energy": "0.69", "offpeak_energy": "0.49", "peak_time": "",
+            "offpeak_time": "", "parking": "6.00", "start_fee": "0.50", "vat": "21",
+            "time_step": "60"}
+    return {**data, **overrides}
+
+
+def test_the_peak_offpeak_builder_makes_a_draft_that_prices_by_the_schedule(client, rated):
+    client.force_login(MembershipFactory(operator=rated["a"]["operator"], role="manager").user)
+    tariff = rated["a"]["version"].tariff
+    url = reverse("admin:tariffs_tariff_peak_offpeak", args=[tariff.pk])
+    assert client.get(url).status_code == 200
+    response = client.post(url, _builder_post())
+    draft = TariffVersion.objects.filter(tariff=tariff, status="draft").get()
+    assert response.status_code == 302 and response["Location"].endswith(
+        reverse("admin:tariffs_tariffversion_change", args=[draft.pk]))
+    # start fee, Mon+Tue share two windows, Saturday one window, then the off-peak fallback
+    assert draft.elements.count() == 1 + 2 + 1 + 1
+    preview = reverse("admin:tariffs_tariffversion_preview", args=[draft.pk])
+    peak = client.post(preview, {"time_zone": "Europe/Amsterdam", "start": "2026-11-23T08:00",
+                                 "energy_kwh": "10", "charging_minutes": "60",
+                                 "parking_minutes": "0"}).content.decode()
+    assert "7.40" in peak  # Monday 08:00: 0.50 + 10 × 0.69
+    offpeak = client.post(preview, {"time_zone": "Europe/Amsterdam",
+                                    "start": "2026-11-25T08:00", "energy_kwh": "10",
+                                    "charging_minutes": "60", "parking_minutes": "0"})
+    assert "5.40" in offpeak.content.decode()  # Wednesday: 0.50 + 10 × 0.49
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("monday", "07:00-25:00", "is not a time of day"),
+    ("monday", "11:00-07:00", "a window ends after it starts"),
+    ("monday", "07:00-11:00, 10:00-12:00", "peak windows overlap"),
+    ("monday", "7 to 11", "write a window as 07:00-11:00"),
+    ("peak_energy", "-1", "greater than or equal to 0"),
+])
+def test_the_builder_says_what_is_wrong(client, rated, field, value, message):
+    client.force_login(MembershipFactory(operator=rated["a"]["operator"], role="manager").user)
+    tariff = rated["a"]["version"].tariff
+    response = client.post(reverse("admin:tariffs_tariff_peak_offpeak", args=[tariff.pk]),
+                           _builder_post(**{field: value}))
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not TariffVersion.objects.filter(tariff=tariff, status="draft").exists()
+
+
+def test_the_builder_of_another_operators_tariff_is_404(client, rated):
+    client.force_login(MembershipFactory(operator=rated["a"]["operator"], role="manager").user)
+    tariff = rated["b"]["version"].tariff
+    assert client.get(reverse("admin:tariffs_tariff_peak_offpeak",
+                              args=[tariff.pk])).status_code == 404
