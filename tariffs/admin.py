@@ -1,4 +1,5 @@
 import io
+import zoneinfo
 
 import nested_admin
 from django import forms
@@ -482,8 +483,17 @@ class ChargingSessionWithPriceAdmin(ChargingSessionAdmin):
         return [*columns[:at], "price_incl_vat", *columns[at:]]
 
     def get_readonly_fields(self, request, obj=None):
-        return [*super().get_readonly_fields(request, obj), "current_price", "periods",
-                "price_history"]
+        return [*super().get_readonly_fields(request, obj), "local_times", "current_price",
+                "periods", "price_history"]
+
+    @admin.display(description=_("local time"))
+    def local_times(self, obj):
+        if not obj.pk:
+            return "—"
+        zone = zoneinfo.ZoneInfo(obj.evse.station.location.time_zone)
+        start, end = obj.start.astimezone(zone), obj.end.astimezone(zone)
+        return (f"{start:%a %Y-%m-%d %H:%M:%S %Z} → {end:%a %Y-%m-%d %H:%M:%S %Z} "
+                f"({zone.key}, where the tariff's times apply)")
 
     def get_queryset(self, request):
         current = SessionPrice.objects.filter(session=OuterRef("pk"), is_current=True)

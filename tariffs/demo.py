@@ -163,8 +163,8 @@ def seed_tariffs(*, today: date, log=print) -> None:
 
         dc_elements = peak_offpeak_elements(
             {day: [("07:00", "11:00"), ("17:00", "21:00")] for day in WEEKDAYS},
-            peak=[_c("ENERGY", "0.69", vat), _c("PARKING_TIME", "0.20", vat, step=60)],
-            offpeak=[_c("ENERGY", "0.55", vat), _c("PARKING_TIME", "0.20", vat, step=60)],
+            peak=[_c("ENERGY", "0.69", vat), _c("PARKING_TIME", "12.00", vat, step=60)],
+            offpeak=[_c("ENERGY", "0.55", vat), _c("PARKING_TIME", "12.00", vat, step=60)],
             flat=_c("FLAT", "0.50", vat))
         dc = _import(operator, "DC fast, peak/off-peak", [(since, _ocpi(
             operator, f"{party}-DC-PEAK", dc_elements,

@@ -29,18 +29,18 @@ def parse_windows(text: str) -> list[tuple[str, str]]:
 class PeakOffPeakForm(forms.Form):
     """A week of peak windows and the prices in and out of them."""
 
-    peak_energy = forms.DecimalField(label=_("peak price per kWh"), **MONEY)
-    offpeak_energy = forms.DecimalField(label=_("off-peak price per kWh"), **MONEY)
-    peak_time = forms.DecimalField(label=_("peak price per charging hour"), required=False,
+    peak_energy = forms.DecimalField(label=_("Peak price per kWh"), **MONEY)
+    offpeak_energy = forms.DecimalField(label=_("Off-peak price per kWh"), **MONEY)
+    peak_time = forms.DecimalField(label=_("Peak price per charging hour"), required=False,
                                    **MONEY)
-    offpeak_time = forms.DecimalField(label=_("off-peak price per charging hour"),
+    offpeak_time = forms.DecimalField(label=_("Off-peak price per charging hour"),
                                       required=False, **MONEY)
-    parking = forms.DecimalField(label=_("price per parked hour (always)"), required=False,
+    parking = forms.DecimalField(label=_("Price per parked hour (always)"), required=False,
                                  **MONEY)
-    start_fee = forms.DecimalField(label=_("start fee per session"), required=False, **MONEY)
+    start_fee = forms.DecimalField(label=_("Start fee per session"), required=False, **MONEY)
     vat = forms.DecimalField(label=_("VAT %"), initial=Decimal(21), min_value=0, max_value=100,
                              max_digits=5, decimal_places=2)
-    time_step = forms.IntegerField(label=_("time step (seconds)"), initial=60, min_value=0,
+    time_step = forms.IntegerField(label=_("Time step (seconds)"), initial=60, min_value=0,
                                    max_value=86_400,
                                    help_text=_("Charging and parking time are billed in "
                                                "steps of this many seconds."))

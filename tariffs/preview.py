@@ -32,15 +32,15 @@ def _zone_choices() -> list[tuple[str, str]]:
 
 
 class PreviewForm(forms.Form):
-    time_zone = forms.ChoiceField(label=_("time zone of the location"), choices=_zone_choices)
-    start = forms.DateTimeField(label=_("start (local time)"),
+    time_zone = forms.ChoiceField(label=_("Time zone of the location"), choices=_zone_choices)
+    start = forms.DateTimeField(label=_("Start (local time)"),
                                 widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
                                 input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"])
-    energy_kwh = forms.DecimalField(label=_("energy (kWh)"), min_value=0, max_value=1000,
+    energy_kwh = forms.DecimalField(label=_("Energy (kWh)"), min_value=0, max_value=1000,
                                     max_digits=9, decimal_places=4)
-    charging_minutes = forms.IntegerField(label=_("charging (minutes)"), min_value=0,
+    charging_minutes = forms.IntegerField(label=_("Charging (minutes)"), min_value=0,
                                           max_value=7 * 24 * 60)
-    parking_minutes = forms.IntegerField(label=_("parked after charging (minutes)"),
+    parking_minutes = forms.IntegerField(label=_("Parked after charging (minutes)"),
                                          min_value=0, max_value=7 * 24 * 60, initial=0)
 
     @staticmethod
