@@ -1,12 +1,17 @@
+import copy
 import json
 import zoneinfo
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.http import QueryDict
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from .admin_scoping import OperatorScopedAdmin
 from .models import (
+    ApiKey,
     ChargingSession,
     ChargingStation,
     Customer,
@@ -16,6 +21,7 @@ from .models import (
     Operator,
     Token,
 )
+from .services import api_key_create, api_key_revoke
 
 admin.site.site_header = _("eMobility billing back office")
 admin.site.site_title = _("eMobility billing")
@@ -188,3 +194,88 @@ class ChargingSessionAdmin(OperatorScopedAdmin):
     def raw_record(self, obj):
         return format_html("<pre style='white-space:pre-wrap'>{}</pre>",
                            json.dumps(obj.raw, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+class ApiKeyStatusFilter(admin.SimpleListFilter):
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [("active", _("Active")), ("revoked", _("Revoked"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "active":
+            return queryset.filter(revoked_at__isnull=True)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        return queryset
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(OperatorScopedAdmin):
+    """API keys of the operators' software and partners.
+
+    A key is created here (operator and name) and shown once, in the response to the creation:
+    that page is rendered directly instead of after a redirect, so the key is never kept in the
+    message storage (a cookie or the session). Afterwards only its prefix is shown; the stored
+    digest never is. Keys are revoked, not deleted, so their use stays on record.
+    """
+
+    list_display = ["name", "key_start", "operator", "created_by", "created_at", "last_used_at",
+                    "is_active"]
+    list_filter = [ApiKeyStatusFilter, OPERATOR_FILTER]
+    search_fields = ["name", "prefix"]
+    list_select_related = ["operator", "created_by"]
+    actions = ["revoke_selected"]
+    CHANGE_READONLY = ["operator", "key_start", "created_by", "created_at", "last_used_at",
+                       "revoked_at", "revoked_by"]
+
+    def get_fields(self, request, obj=None):
+        return ["operator", "name"] if obj is None else [
+            "operator", "name", "key_start", "created_by", "created_at", "last_used_at",
+            "revoked_at", "revoked_by"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.CHANGE_READONLY
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("key"), ordering="prefix")
+    def key_start(self, obj):
+        return f"{ApiKey.SCHEME}_{obj.prefix}_…" if obj.prefix else "–"
+
+    @admin.display(description=_("active"), boolean=True, ordering="revoked_at")
+    def is_active(self, obj):
+        return obj.is_active
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        created, key = api_key_create(operator=obj.operator, name=obj.name, actor=request.user)
+        for field in ApiKey._meta.concrete_fields:
+            setattr(obj, field.attname, getattr(created, field.attname))
+        obj._state.adding, obj._state.db = False, created._state.db
+        request._new_api_key = key
+
+    def response_add(self, request, obj, post_url_continue=None):
+        key = getattr(request, "_new_api_key", None)
+        if key is None:
+            return super().response_add(request, obj, post_url_continue)
+        self.message_user(request, format_html(
+            "API key “{}” created: <code style='user-select:all'>{}</code> Copy it now: it is "
+            "shown only this once and cannot be recovered.", obj.name, key), messages.SUCCESS)
+        # Show the new key's page in this response (not after a redirect), so the message with
+        # the key is rendered now and never stored. Its form posts to the change page.
+        page_request = copy.copy(request)
+        page_request.method, page_request.POST = "GET", QueryDict()
+        return self.change_view(page_request, str(obj.pk), form_url=reverse(
+            "admin:emobility_apikey_change", args=[obj.pk], current_app=self.admin_site.name))
+
+    @admin.action(description=_("Revoke the selected API keys"), permissions=["change"])
+    def revoke_selected(self, request, queryset):
+        revoked = sum(api_key_revoke(api_key=api_key, actor=request.user)
+                      for api_key in queryset.filter(revoked_at__isnull=True))
+        self.message_user(request, ngettext("%(n)d API key revoked.", "%(n)d API keys revoked.",
+                                            revoked) % {"n": revoked}, messages.SUCCESS)

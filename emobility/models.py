@@ -5,6 +5,7 @@ Models hold data and invariants only; writes that need more than one row live in
 Every tenant-owned row carries an ``operator`` foreign key (DESIGN.md §7).
 """
 
+import hashlib
 import re
 import zoneinfo
 from decimal import Decimal
@@ -375,3 +376,67 @@ class ChargingSession(TimeStampedModel):
                 "Charging and parking time together exceed the session's duration.")
         if errors:
             raise ValidationError(errors)
+
+
+API_KEY_PREFIX_RE = re.compile(r"[a-z0-9]{8}")
+
+
+class ApiKey(models.Model):
+    """A key that charging-station software and partners use to call the API for one operator.
+
+    The key is ``emb_<prefix>_<secret>``. Only the prefix (public, to find the row and to tell keys
+    apart) and the SHA-256 digest of the whole key are stored; the key itself is shown once, when
+    it is created (``services.api_key_create``). A revoked key never authenticates again.
+    """
+
+    #: the key's text before the prefix
+    SCHEME = "emb"
+    PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+    PREFIX_LENGTH = 8
+
+    operator = models.ForeignKey(Operator, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100,
+                            help_text=_("What uses this key, e.g. the CSMS of site Amsterdam."))
+    prefix = models.CharField(max_length=PREFIX_LENGTH, unique=True, editable=False,
+                              help_text=_("The public start of the key that identifies it."))
+    digest = models.CharField(_("SHA-256 digest"), max_length=64, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, blank=True, related_name="+", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, blank=True, related_name="+", editable=False)
+
+    class Meta:
+        verbose_name = _("API key")
+        ordering = ["operator", "-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(digest__regex=r"^[0-9a-f]{64}$"),
+                                   name="apikey_digest_is_sha256_hex"),
+            models.CheckConstraint(condition=Q(prefix__regex=f"^{API_KEY_PREFIX_RE.pattern}$"),
+                                   name="apikey_prefix_format"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.SCHEME}_{self.prefix}_…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @staticmethod
+    def digest_of(key: str) -> str:
+        """The SHA-256 hex digest stored for ``key`` (the key is random, so no salt or slow hash
+        is needed)."""
+        return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+    @classmethod
+    def prefix_of(cls, key: str) -> str | None:
+        """The prefix of a well-formed key, else ``None``."""
+        scheme, _sep, rest = key.partition("_")
+        prefix, sep, secret = rest.partition("_")
+        if (scheme != cls.SCHEME or not sep or not secret
+                or not API_KEY_PREFIX_RE.fullmatch(prefix)):
+            return None
+        return prefix

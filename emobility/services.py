@@ -1,9 +1,14 @@
 """Writes of the core domain (DESIGN.md §2: ``<noun>_<verb>`` functions, keyword-only)."""
 
-from django.core.exceptions import ValidationError
-from django.db import transaction
+import secrets
+from datetime import datetime, timedelta
 
-from .models import ChargingSession, Membership, Operator
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import ApiKey, ChargingSession, Membership, Operator
 
 
 class InvalidTransition(ValidationError):
@@ -37,3 +42,52 @@ def membership_set(*, user, operator: Operator, role: str) -> Membership:
     membership, _ = Membership.objects.update_or_create(
         user=user, operator=operator, defaults={"role": role})
     return membership
+
+
+def api_key_create(*, operator: Operator, name: str, actor) -> tuple[ApiKey, str]:
+    """A new API key for ``operator``: the stored row and the key itself, which is returned this
+    once and never stored (only its SHA-256 digest is)."""
+    for _attempt in range(5):
+        prefix = "".join(secrets.choice(ApiKey.PREFIX_ALPHABET)
+                         for _ in range(ApiKey.PREFIX_LENGTH))
+        key = f"{ApiKey.SCHEME}_{prefix}_{secrets.token_urlsafe(32)}"
+        api_key = ApiKey(operator=operator, name=name, prefix=prefix,
+                         digest=ApiKey.digest_of(key),
+                         created_by=actor if actor is not None and actor.pk else None)
+        api_key.full_clean(validate_unique=False)
+        try:
+            with transaction.atomic():
+                api_key.save()
+        except IntegrityError:  # the random prefix is taken: draw again
+            continue
+        return api_key, key
+    raise RuntimeError("Could not draw a free API key prefix in 5 attempts.")
+
+
+def api_key_revoke(*, api_key: ApiKey, actor) -> bool:
+    """Revoke ``api_key`` for good. ``False`` when it was already revoked (nothing changes)."""
+    now = timezone.now()
+    revoked_by = actor if actor is not None and actor.pk else None
+    revoked = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+        revoked_at=now, revoked_by=revoked_by)
+    if revoked:
+        api_key.revoked_at, api_key.revoked_by = now, revoked_by
+    else:
+        api_key.refresh_from_db(fields=["revoked_at", "revoked_by"])
+    return bool(revoked)
+
+
+#: ``last_used_at`` is written at most this often per key, so that a busy key does not cost a
+#: write per request.
+API_KEY_USAGE_RESOLUTION = timedelta(minutes=1)
+
+
+def api_key_mark_used(*, api_key: ApiKey, at: datetime | None = None) -> None:
+    """Record that ``api_key`` authenticated a request (to the minute)."""
+    at = at or timezone.now()
+    if api_key.last_used_at is not None and at - api_key.last_used_at < API_KEY_USAGE_RESOLUTION:
+        return
+    ApiKey.objects.filter(pk=api_key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=at - API_KEY_USAGE_RESOLUTION)
+    ).update(last_used_at=at)
+    api_key.last_used_at = at

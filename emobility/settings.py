@@ -172,12 +172,24 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "billing@localhost")
 CURRENCIES = ("EUR", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "USD", "JPY")
 DEFAULT_CURRENCY = "EUR"
 
+# REST API (/api/v1/, docs/api.md): per-operator API keys or the admin session; JSON only (the
+# browsable API with DEBUG on); one error body {"error": {"code", "message", "fields"}}.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "emobility.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        *(["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
+    ],
+    "DEFAULT_PARSER_CLASSES": ["emobility.api.parsers.BoundedJSONParser"],
+    "EXCEPTION_HANDLER": "emobility.api.exceptions.exception_handler",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
     "COERCE_DECIMAL_TO_STRING": True,
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
 LOGIN_URL = "admin:login"

@@ -1,0 +1,1 @@
+"""The tariffs app's REST API (docs/api.md)."""
