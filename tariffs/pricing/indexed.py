@@ -205,8 +205,14 @@ def materialize_day(tariff: Tariff, rules: Mapping[tuple[int, int], IndexRule],
                                            rule.index):
             local_start = interval.start.astimezone(tz)
             local_end = interval.end.astimezone(tz)
-            a = local_start.hour * 60 + local_start.minute if local_start.date() == day else 0
-            b = local_end.hour * 60 + local_end.minute if local_end.date() == day else 1440
+            if local_start.date() == day:
+                # On the clock of its start: an interval ending as the clocks go back ends
+                # at the end of its wall-clock span, not at the repeated time.
+                a = local_start.hour * 60 + local_start.minute
+                b = min(a + (interval.end - interval.start) // timedelta(minutes=1), 1440)
+            else:
+                a = 0
+                b = local_end.hour * 60 + local_end.minute if local_end.date() == day else 1440
             if (a, b) in seen or b <= a:
                 continue  # the repeated hour when the clocks go back (see the module text)
             seen.add((a, b))

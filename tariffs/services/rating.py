@@ -25,7 +25,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Case, F, TextField, Value, When
 from django.utils import timezone
 
 from emobility.db import copy_insert
@@ -123,6 +123,8 @@ def _run(*, session_ids, operator_id, statuses, trigger, actor, reason, batch_si
         queryset = queryset.filter(pk__in=list(session_ids))
     if operator_id is not None:
         queryset = queryset.filter(operator_id=operator_id)
+    if session_ids is None:  # all of an operator's sessions: only those this run may rate
+        queryset = queryset.filter(status__in=statuses)
     candidates = list(queryset.order_by("pk").values_list("pk", "external_id", "status",
                                                            "operator_id"))
     ids = [pk for pk, _, status, _ in candidates if status in statuses]
@@ -245,9 +247,13 @@ def _rate_batch(ids: list[int], statuses, run: RatingRun, outcome: RatingOutcome
     if rated:
         ChargingSession.objects.filter(pk__in=rated).update(
             status=Status.RATED, rating_failure_reason="", updated_at=now)
+    if failed:
+        # One statement whatever the number of reasons (most name the session's start).
+        ChargingSession.objects.filter(pk__in=[pk for ids in failed.values() for pk in ids]) \
+            .update(status=Status.RATING_FAILED, updated_at=now, rating_failure_reason=Case(
+                *(When(pk__in=ids, then=Value(reason)) for reason, ids in failed.items()),
+                output_field=TextField()))
     for reason, session_ids in failed.items():
-        ChargingSession.objects.filter(pk__in=session_ids).update(
-            status=Status.RATING_FAILED, rating_failure_reason=reason, updated_at=now)
         outcome.failures[reason] = outcome.failures.get(reason, 0) + len(session_ids)
     n_failed = sum(len(v) for v in failed.values())
     skipped = len(ids) - len(rows)  # changed or locked by someone else meanwhile
