@@ -1,13 +1,17 @@
-"""Database helpers shared by the apps' services.
+"""Database helpers shared by the apps.
 
-``copy_insert`` writes many new rows of one model fast: PostgreSQL's ``COPY ... FROM STDIN``
-(through psycopg), and ``bulk_create`` on other databases (SQLite in the demo). Only for rows that
-need none of the model's ``save()`` logic: the caller passes the final value of every column.
+- ``copy_insert`` writes many new rows of one model fast: PostgreSQL's ``COPY ... FROM STDIN``
+  (through psycopg), and ``bulk_create`` on other databases (SQLite in the demo). Only for rows
+  that need none of the model's ``save()`` logic: the caller passes the final value of every
+  column.
+- ``ExactJSONEncoder`` / ``ExactJSONDecoder`` for JSON fields whose numbers must stay exact.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models
@@ -48,4 +52,49 @@ def copy_insert(model: type[models.Model], fields: Sequence[str],
     return len(rows)
 
 
-__all__ = ["copy_insert"]
+
+# --- JSON fields that keep numbers exact -------------------------------------------------------
+# A plain JSONField reads every fractional number back as a float. Records received from
+# outside (a CDR as received, the OCPI fields of a tariff kept as they came) are read with every
+# number a Decimal, and must come back the same: these write Decimals as exact JSON numbers and
+# read fractional numbers as Decimals.
+
+MAX_JSON_DEPTH = 64
+
+
+def _encode(value, depth: int = 0) -> str:
+    if depth > MAX_JSON_DEPTH:
+        raise ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {_encode(v, depth + 1)}"
+                               for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_encode(v, depth + 1) for v in value) + "]"
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not a JSON number")
+        # Plain digits for ordinary numbers; an exponent for absurd ones (1E+999999999 written
+        # out would be a billion digits).
+        return format(value, "f") if -30 < value.adjusted() < 30 else str(value)
+    return json.dumps(value, cls=DjangoJSONEncoder)
+
+
+class ExactJSONEncoder(json.JSONEncoder):
+    """Writes ``Decimal`` numbers as exact JSON numbers (not strings, not floats)."""
+
+    def encode(self, o) -> str:
+        return _encode(o)
+
+    def iterencode(self, o, _one_shot=False):
+        yield _encode(o)
+
+
+class ExactJSONDecoder(json.JSONDecoder):
+    """Reads fractional JSON numbers as ``Decimal``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("parse_float", Decimal)
+        super().__init__(*args, **kwargs)
+
+
+__all__ = ["ExactJSONDecoder", "ExactJSONEncoder", "copy_insert"]

@@ -19,6 +19,8 @@ from django.utils.translation import gettext_lazy as _
 from djmoney.models.fields import CurrencyField
 from stdnum.eu import vat as eu_vat
 
+from .db import ExactJSONDecoder, ExactJSONEncoder
+
 
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
@@ -325,7 +327,8 @@ class ChargingSession(TimeStampedModel):
                                    default=AuthMethod.WHITELIST)
     authorization_reference = models.CharField(max_length=36, blank=True)
     source = models.CharField(max_length=10, choices=Source.choices)
-    raw = models.JSONField(_("record as received"), default=dict, blank=True)
+    raw = models.JSONField(_("record as received"), default=dict, blank=True,
+                           encoder=ExactJSONEncoder, decoder=ExactJSONDecoder)
     # Indexed with its operator and start (Meta.indexes): every list of sessions is scoped by
     # operator, and a lone status index would only slow down the status updates of rating.
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.IMPORTED)

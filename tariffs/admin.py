@@ -206,7 +206,7 @@ class TariffVersionAdmin(OperatorScopedAdmin, nested_admin.NestedModelAdmin):
                    "opts": self.model._meta}
         return TemplateResponse(request, "admin/tariffs/preview.html", context)
 
-    @admin.action(description=_("Activate the selected drafts (valid from now)"))
+    @admin.action(description=_("Activate the selected drafts (from their own start, or now)"))
     def activate_drafts(self, request, queryset):
         for version in queryset.order_by("tariff_id", "number"):
             try:

@@ -16,6 +16,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from djmoney.models.fields import CurrencyField, MoneyField
 
+from emobility.db import ExactJSONDecoder, ExactJSONEncoder
 from emobility.models import (
     ChargingSession,
     ChargingStation,
@@ -132,11 +133,14 @@ class TariffVersion(TimeStampedModel):
                                              blank=True)
     max_price_incl_vat = models.DecimalField(max_digits=14, decimal_places=6, null=True,
                                              blank=True)
-    tariff_alt_text = models.JSONField(default=list, blank=True,
+    tariff_alt_text = models.JSONField(default=list, blank=True, encoder=ExactJSONEncoder,
+                                       decoder=ExactJSONDecoder,
                                        help_text=_('[{"language": "en", "text": "..."}]'))
     tariff_alt_url = models.URLField(blank=True)
-    energy_mix = models.JSONField(null=True, blank=True)
-    ocpi_extra = models.JSONField(default=dict, blank=True,
+    energy_mix = models.JSONField(null=True, blank=True, encoder=ExactJSONEncoder,
+                                  decoder=ExactJSONDecoder)
+    ocpi_extra = models.JSONField(default=dict, blank=True, encoder=ExactJSONEncoder,
+                                  decoder=ExactJSONDecoder,
                                   help_text=_("OCPI fields kept as received (country_code, "
                                               "party_id, last_updated)."))
     note = models.CharField(_("change note"), max_length=300, blank=True)

@@ -30,6 +30,11 @@ def _number(value: Decimal) -> Decimal:
     return normalized.quantize(Decimal(1)) if normalized == normalized.to_integral() else normalized
 
 
+def _extra(data: dict[str, Any]) -> dict[str, Any]:
+    """The top-level fields of an OCPI tariff that have no column of their own."""
+    return {k: v for k, v in data.items() if k not in KNOWN_TOP_LEVEL and k != "elements"}
+
+
 def _price(excl: Decimal | None, incl: Decimal | None) -> dict | None:
     if excl is None:
         return None
@@ -74,7 +79,8 @@ def component_to_ocpi(component: PriceComponent) -> dict[str, Any]:
 
 def version_to_ocpi(version: TariffVersion, *, elements=None) -> dict[str, Any]:
     """The OCPI 2.2.1 Tariff object of a version. ``elements`` may be passed when they were
-    loaded already (prefetched, ordered)."""
+    loaded already (prefetched, ordered). The energy mix and unknown fields come back exactly as
+    received (their JSON fields keep numbers as ``Decimal``)."""
     tariff = version.tariff
     operator = tariff.operator
     extra = dict(version.ocpi_extra or {})
@@ -124,8 +130,7 @@ def ocpi_to_rows(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[dict,
         "tariff_alt_text": data.get("tariff_alt_text") or [],
         "tariff_alt_url": data.get("tariff_alt_url") or "",
         "energy_mix": data.get("energy_mix"),
-        "ocpi_extra": {k: v for k, v in data.items()
-                       if k not in KNOWN_TOP_LEVEL and k != "elements"},
+        "ocpi_extra": _extra(data),
     }
     for bound in ("min_price", "max_price"):
         price = data.get(bound) or {}
@@ -134,13 +139,14 @@ def ocpi_to_rows(data: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[dict,
     elements = []
     for element in data["elements"]:
         restrictions = element.get("restrictions") or {}
+        # A restriction given as null is a missing one (as the parser reads it).
         fields: dict[str, Any] = {
-            "start_time": restrictions.get("start_time", ""),
-            "end_time": restrictions.get("end_time", ""),
+            "start_time": restrictions.get("start_time") or "",
+            "end_time": restrictions.get("end_time") or "",
             "start_date": restrictions.get("start_date"),
             "end_date": restrictions.get("end_date"),
             "days_of_week": list(restrictions.get("day_of_week") or []),
-            "reservation": restrictions.get("reservation", ""),
+            "reservation": restrictions.get("reservation") or "",
         }
         for field in RESTRICTION_DECIMALS:
             fields[field] = restrictions.get(field)

@@ -47,7 +47,7 @@ _DATETIME = re.compile(
     r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.(\d+))?(Z|[+-]\d{2}:\d{2})?")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 #: No price, volume or limit of a real session comes near this; larger numbers are mistakes.
-_MAX_NUMBER = Decimal(10) ** 12
+_MAX_EXPONENT = 12  # numbers of 10**12 or more
 
 _TARIFF_FIELDS = ("country_code", "party_id", "id", "currency", "type", "tariff_alt_text",
                   "tariff_alt_url", "min_price", "max_price", "elements", "start_date_time",
@@ -85,7 +85,9 @@ def _encode(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_encode(v) for v in value) + "]"
     if isinstance(value, Decimal):
-        return format(value, "f")
+        # Plain digits for ordinary numbers; an exponent for absurd ones (1E+999999999 written
+        # out would be a billion digits).
+        return format(value, "f") if -30 < value.adjusted() < 30 else str(value)
     return json.dumps(value)
 
 
@@ -129,7 +131,8 @@ def _number(value: Any, path: str, *, non_negative: bool = False) -> Decimal:
     number = Decimal(value)
     if not number.is_finite():
         raise PricingInputError(path, "must be a finite number")
-    if abs(number) >= _MAX_NUMBER:
+    # Compare by exponent: abs() of a number like 1e999999999 would overflow the context.
+    if number and number.adjusted() >= _MAX_EXPONENT:
         raise PricingInputError(path, f"is too large ({number})")
     if non_negative and number < 0:
         raise PricingInputError(path, f"must not be negative (got {number})")

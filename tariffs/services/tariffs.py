@@ -1,11 +1,12 @@
 """Writes of the tariffs app: OCPI import, versions (draft → active → retired), assignments,
 tariff groups. Every change is written to ``TariffAuditEntry``."""
 
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from emobility.models import Customer, Operator
@@ -38,10 +39,31 @@ def _audit(*, version_or_tariff, action: str, actor=None, **details) -> None:
                                     details=details)
 
 
+#: Deeper than this, an OCPI tariff is a mistake or an attack (OCPI's own nesting is 4 levels).
+MAX_TARIFF_DEPTH = 32
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deeply ``value`` nests, counting no further than ``limit + 1`` (no recursion)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            deepest = max(deepest, level)
+            if level > limit:
+                return level
+            stack.extend((child, level + 1)
+                         for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def tariff_validate_ocpi(data: Any) -> None:
     """Raise ``TariffError`` naming what is wrong when ``data`` is not a valid OCPI tariff."""
     if not isinstance(data, dict):
         raise TariffError("An OCPI tariff is a JSON object.")
+    if _depth(data, MAX_TARIFF_DEPTH) > MAX_TARIFF_DEPTH:
+        raise TariffError(f"Invalid OCPI tariff: it nests more than {MAX_TARIFF_DEPTH} levels "
+                          "deep.")
     try:
         parse_tariff(data)
     except PricingInputError as exc:
@@ -68,6 +90,12 @@ def tariff_import_ocpi(*, operator: Operator, data: dict[str, Any], actor=None,
     tariff_validate_ocpi(data)
     if data.get("currency") is None:
         raise TariffError("The tariff has no currency.")
+    version_fields, elements = ocpi_to_rows(data)
+    _check_storable(TariffVersion, version_fields, "")
+    for i, (fields, components) in enumerate(elements):
+        _check_storable(TariffElement, fields, f"elements[{i}].restrictions.")
+        for j, component in enumerate(components):
+            _check_storable(PriceComponent, component, f"elements[{i}].price_components[{j}].")
     tariff, created = Tariff.objects.select_for_update().get_or_create(
         operator=operator, code=data["id"],
         defaults={"name": name or _alt_text_name(data) or data["id"],
@@ -78,24 +106,39 @@ def tariff_import_ocpi(*, operator: Operator, data: dict[str, Any], actor=None,
     if not created and (data.get("type") or "") != tariff.type:
         tariff.type = data.get("type") or ""
         tariff.save(update_fields=["type", "updated_at"])
-    version_fields, elements = ocpi_to_rows(data)
+    # A draft keeps the validity it came with; activating it uses it (docs: tariff versions).
     version = TariffVersion.objects.create(
         operator=operator, tariff=tariff, number=_next_number(tariff), created_by=actor,
-        note="Imported from OCPI JSON", **version_fields)
+        note="Imported from OCPI JSON", valid_from=_instant(data.get("start_date_time")),
+        valid_to=_instant(data.get("end_date_time")), **version_fields)
     _write_elements(version, elements)
     _audit(version_or_tariff=version, action=TariffAuditEntry.Action.IMPORTED, actor=actor,
            elements=len(elements))
     if activate:
-        start = data.get("start_date_time")
-        tariff_version_activate(
-            version=version, actor=actor,
-            valid_from=datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None,
-            valid_to=_parse_end(data.get("end_date_time")))
+        version = tariff_version_activate(version=version, actor=actor)
     return version
 
 
-def _parse_end(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+def _check_storable(model, fields: dict[str, Any], path: str) -> None:
+    """Refuse a number its column would round or cannot hold (a price is stored as given)."""
+    for name, value in fields.items():
+        field = model._meta.get_field(name)
+        if value is None or not isinstance(field, models.DecimalField):
+            continue
+        try:
+            number = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+            field.run_validators(number.normalize())
+        except ValidationError as exc:
+            raise TariffError(f"Invalid OCPI tariff: {path}{name}: {value} "
+                              f"{' '.join(exc.messages)}") from exc
+
+
+def _instant(value: str | None) -> datetime | None:
+    """An OCPI DateTime; without a zone designator it is UTC (as the parser reads it)."""
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
 def _alt_text_name(data: dict) -> str:
@@ -136,6 +179,9 @@ def tariff_version_create_draft(*, tariff: Tariff, actor=None, note: str = "",
             "max_price_incl_vat": source.max_price_incl_vat,
             "tariff_alt_text": source.tariff_alt_text, "tariff_alt_url": source.tariff_alt_url,
             "energy_mix": source.energy_mix,
+            # the OCPI fields kept as received, but a new version has its own last_updated
+            "ocpi_extra": {k: v for k, v in (source.ocpi_extra or {}).items()
+                           if k != "last_updated"},
         }))
     if source is not None:
         for element in source.elements.prefetch_related("components"):
@@ -164,7 +210,8 @@ def tariff_version_ensure_editable(version: TariffVersion) -> None:
 def tariff_version_activate(*, version: TariffVersion, actor=None,
                             valid_from: datetime | None = None,
                             valid_to: datetime | None = None) -> TariffVersion:
-    """Make a draft the active version from ``valid_from`` (default now).
+    """Make a draft the active version from ``valid_from`` (default: the draft's own start, as
+    imported, else now) until ``valid_to`` (default: the draft's own end, else open-ended).
 
     The previous active version is retired at that instant; its sessions keep it. A version must
     price something (at least one element) and be a valid OCPI tariff.
@@ -178,7 +225,9 @@ def tariff_version_activate(*, version: TariffVersion, actor=None,
         raise TariffError(f"{version} has no elements: nothing would be priced.")
     tariff_validate_ocpi(version_to_ocpi(version))
     now = timezone.now()
-    valid_from = valid_from or now
+    valid_from = valid_from or version.valid_from or now
+    if valid_to is None:
+        valid_to = version.valid_to
     previous = list(tariff.versions.select_for_update().filter(
         status=TariffVersion.Status.ACTIVE).exclude(pk=version.pk))
     for old in previous:
@@ -199,7 +248,8 @@ def tariff_version_activate(*, version: TariffVersion, actor=None,
     version.activated_by = actor
     version.activated_at = now
     version.full_clean(exclude=["operator", "tariff", "created_by", "activated_by"])
-    version.save()
+    version.save(update_fields=["status", "valid_from", "valid_to", "activated_by",
+                                "activated_at", "updated_at"])
     _audit(version_or_tariff=version, action=TariffAuditEntry.Action.ACTIVATED, actor=actor,
            valid_from=valid_from.isoformat(),
            valid_to=valid_to.isoformat() if valid_to else None)

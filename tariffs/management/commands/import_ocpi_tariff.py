@@ -127,7 +127,8 @@ class Command(BaseCommand):
                 versions.append(version)
         for version in versions:
             version.refresh_from_db()
-            valid = (f"valid from {version.valid_from:%Y-%m-%d %H:%M} UTC"
+            starts = "to be valid from" if version.status == "draft" else "valid from"
+            valid = (f"{starts} {version.valid_from:%Y-%m-%d %H:%M} UTC"
                      if version.valid_from else "no validity yet")
             if version.valid_to:
                 valid += f" to {version.valid_to:%Y-%m-%d %H:%M} UTC"

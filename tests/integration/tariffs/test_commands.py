@@ -26,7 +26,12 @@ from tariffs.models import (
 )
 from tariffs.pricing import cli
 from tariffs.pricing.ocpi import dumps, loads
-from tariffs.services import tariff_assign, tariff_create, tariff_version_create_draft
+from tariffs.services import (
+    tariff_assign,
+    tariff_create,
+    tariff_version_activate,
+    tariff_version_create_draft,
+)
 from tests.factories import EvseFactory, OperatorFactory, SessionFactory
 
 pytestmark = pytest.mark.django_db
@@ -158,15 +163,27 @@ def test_a_second_import_of_the_same_id_makes_version_2_and_retires_version_1(vo
     assert v2.elements.get(position=1).components.get().price == D("0.39")
 
 
-def test_draft_import_leaves_the_version_a_draft(volt, tmp_path):
+def test_draft_import_leaves_the_version_a_draft_that_keeps_its_validity(volt, tmp_path):
     _import(tmp_path, _tariff())
     out = _import(tmp_path, _tariff(start_date_time="2026-06-01T00:00:00Z"), draft=True)
-    assert out == "Imported T1 v2 at volt: draft, no validity yet.\n"
+    assert out == "Imported T1 v2 at volt: draft, to be valid from 2026-06-01 00:00 UTC.\n"
     v1, v2 = TariffVersion.objects.filter(tariff__code="T1").order_by("number")
     assert (v1.status, v1.valid_to) == ("active", None)
-    assert (v2.status, v2.valid_from) == ("draft", None)
+    assert (v2.status, v2.valid_from) == ("draft", datetime(2026, 6, 1, tzinfo=UTC))
     assert v2.elements.count() == 3
     assert not TariffAuditEntry.objects.filter(version=v2, action="activated").exists()
+    # Activating the draft later uses the start it was imported with.
+    tariff_version_activate(version=v2)
+    v1.refresh_from_db()
+    v2.refresh_from_db()
+    assert (v2.status, v2.valid_from) == ("active", datetime(2026, 6, 1, tzinfo=UTC))
+    assert v1.valid_to == datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def test_a_draft_without_a_start_date_time_has_no_validity_yet(volt, tmp_path):
+    data = {k: v for k, v in _tariff().items() if k != "start_date_time"}
+    out = _import(tmp_path, data, draft=True)
+    assert out == "Imported T1 v1 at volt: draft, no validity yet.\n"
 
 
 @pytest.mark.parametrize("wrap,codes", [

@@ -357,3 +357,37 @@ def test_long_numbers_of_the_energy_mix_and_unknown_fields_survive_drafts_and_ac
         exported = version_to_ocpi(TariffVersion.objects.get(pk=version.pk))
         assert exported["energy_mix"] == mix
         assert str(exported["x_meter_factor"]) == "1.00000000000000000001"
+
+
+def test_a_tariff_nested_absurdly_deep_is_refused_before_anything_is_written():
+    from tariffs.models import Tariff
+    from tariffs.services import TariffError, tariff_import_ocpi
+
+    operator = OperatorFactory()
+    deep: dict = {"level": 0}
+    for level in range(1, 2000):  # deeper than Python's recursion limit
+        deep = {"level": level, "inner": deep}
+    data = {"id": "DEEP", "currency": "EUR", "x_vendor": deep,
+            "elements": [{"price_components": [{"type": "ENERGY", "price": Decimal("0.3"),
+                                                "step_size": 1}]}]}
+    with pytest.raises(TariffError, match="nests more than 32 levels"):
+        tariff_import_ocpi(operator=operator, data=data)
+    assert not Tariff.objects.filter(operator=operator).exists()
+
+
+def test_numbers_kept_as_received_come_back_exactly_as_decimals():
+    from tariffs.ocpi_mapping import version_to_ocpi
+    from tariffs.services import tariff_import_ocpi
+
+    mix = {"is_green_energy": True,
+           "energy_sources": [{"source": "SOLAR", "percentage": Decimal("33.33333333333333333")}]}
+    data = {"id": "MIX", "currency": "EUR", "energy_mix": mix,
+            "x_vendor": {"ratio": Decimal("0.1000000000000000000001")},
+            "elements": [{"price_components": [{"type": "ENERGY", "price": Decimal("0.3"),
+                                                "step_size": 1}]}]}
+    version = tariff_import_ocpi(operator=OperatorFactory(), data=data)
+    version = type(version).objects.get(pk=version.pk)  # read back from the database
+    out = version_to_ocpi(version)
+    assert out["energy_mix"] == mix
+    assert out["x_vendor"]["ratio"] == Decimal("0.1000000000000000000001")
+    assert isinstance(out["energy_mix"]["energy_sources"][0]["percentage"], Decimal)

@@ -219,3 +219,15 @@ def test_a_dimension_given_twice_in_a_period_is_refused():
 
 def test_builders_used_in_these_tests_make_valid_ocpi():
     parse_tariff(tariff_data(element(flat("1"), energy("0.3"), time_("1"), parking("2"))))
+
+
+def test_an_astronomically_large_number_is_refused_cleanly_not_with_an_overflow():
+    from decimal import Decimal
+
+    from tariffs.pricing.ocpi import PricingInputError, loads, parse_tariff
+
+    data = loads('{"id": "T", "currency": "EUR", "elements": [{"price_components": '
+                 '[{"type": "ENERGY", "price": 1e999999999, "step_size": 1}]}]}')
+    assert data["elements"][0]["price_components"][0]["price"] == Decimal("1e999999999")
+    with pytest.raises(PricingInputError, match="price: is too large"):
+        parse_tariff(data)
