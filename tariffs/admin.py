@@ -10,12 +10,13 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from emobility.admin import ChargingSessionAdmin
 from emobility.admin_scoping import OperatorScopedAdmin
-from emobility.models import ChargingSession
+from emobility.models import ChargingSession, Location
 
 from .models import (
     CustomerTariffGroup,
@@ -35,6 +36,7 @@ from .ocpi_mapping import version_to_ocpi
 from .price_index_import import PriceIndexImportError, price_index_import_csv
 from .pricing.lint import tariff_warnings
 from .pricing.ocpi import dumps
+from .selectors import NotExportable, version_ocpi
 from .services import (
     TariffError,
     sessions_rate,
@@ -48,10 +50,21 @@ from .services import (
 OPERATOR_FILTER = ("operator", admin.RelatedOnlyFieldListFilter)
 
 
-def ocpi_json_response(versions, filename: str) -> HttpResponse:
+def ocpi_json_response(request, versions, filename: str) -> HttpResponse | None:
     """The OCPI JSON of versions, numbers written exactly as stored (never as strings or
-    floats)."""
-    payload = [version_to_ocpi(v) for v in versions]
+    floats). A version that follows a price index is exported as the tariff of today, in the
+    time zone of its operator's first location; what cannot be exported is said in a message
+    and nothing is downloaded."""
+    payload = []
+    for version in versions:
+        zone = zoneinfo.ZoneInfo(
+            Location.objects.filter(operator_id=version.operator_id).order_by("pk")
+            .values_list("time_zone", flat=True).first() or "Europe/Amsterdam")
+        try:
+            payload.append(version_ocpi(version, day=timezone.localdate(timezone=zone), tz=zone))
+        except NotExportable as exc:
+            messages.error(request, str(exc))
+            return None
     body = dumps(payload[0] if len(payload) == 1 else payload)
     response = HttpResponse(body, content_type="application/json")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
@@ -225,10 +238,10 @@ class TariffVersionAdmin(OperatorScopedAdmin, nested_admin.NestedModelAdmin):
                 reverse("admin:tariffs_tariffversion_change", args=[draft.pk]),
                 draft.tariff.code, draft.number, version.number))
 
-    @admin.action(description=_("Export as OCPI 2.2.1 JSON"))
+    @admin.action(description=_("Export as OCPI 2.2.1 JSON (indexed prices: today's)"))
     def export_ocpi(self, request, queryset):
         versions = list(queryset.select_related("tariff__operator"))
-        return ocpi_json_response(versions, "tariffs.json" if len(versions) > 1
+        return ocpi_json_response(request, versions, "tariffs.json" if len(versions) > 1
                                   else f"{versions[0].tariff.code}-v{versions[0].number}.json")
 
 
@@ -326,7 +339,7 @@ class TariffAdmin(OperatorScopedAdmin):
         if not versions:
             messages.error(request, _("None of the selected tariffs has an active version."))
             return None
-        return ocpi_json_response(versions, "tariffs.json")
+        return ocpi_json_response(request, versions, "tariffs.json")
 
 
 @admin.register(TariffAssignment)

@@ -20,7 +20,7 @@ priced 0 by accident.
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -37,9 +37,10 @@ from .models import (
 )
 from .ocpi_mapping import version_to_ocpi
 from .pricing.engine import price_session
-from .pricing.indexed import IndexInterval, IndexRule, materialize
+from .pricing.errors import PricingInputError
+from .pricing.indexed import IndexInterval, IndexRule, materialize, materialize_day
 from .pricing.numbers import format_instant
-from .pricing.ocpi import parse_tariff
+from .pricing.ocpi import parse_tariff, tariff_to_ocpi
 from .pricing.result import PricingResult
 from .pricing.sessions import session_cdr
 from .pricing.types import ENERGY, Cdr, Tariff
@@ -347,3 +348,37 @@ def quote_price(*, evse: Evse, start: datetime, energy_kwh: Decimal, charging_se
     return Quote(resolution=resolution,
                  priced=price_with(engine, resolution, cdr, ZoneInfo(location.time_zone),
                                    series))
+
+
+# --- OCPI export ----------------------------------------------------------------------------
+
+class NotExportable(ValueError):
+    """A version that has no OCPI form as asked (the message says why and what to do)."""
+
+
+def version_ocpi(version: TariffVersion, *, day: date | None = None,
+                 tz: ZoneInfo | None = None) -> dict[str, Any]:
+    """The OCPI 2.2.1 Tariff object of ``version``. A version whose energy price follows a
+    price index has no OCPI form of its own: give a local ``day`` (and its zone ``tz``) and it is
+    the tariff of that day, each index interval a time-window element (docs/pricing.md)."""
+    label = f"{version.tariff.code} v{version.number}"
+    try:
+        engine = engine_version(version)
+    except PricingInputError as exc:  # a draft that is not a valid tariff yet
+        raise NotExportable(f"{label} is not a valid OCPI tariff: {exc}") from exc
+    if not engine.index_rules:
+        return version_to_ocpi(version)
+    if day is None or tz is None:
+        raise NotExportable(
+            f"{label} prices energy by the price index {', '.join(sorted(engine.index_ids))}, "
+            "which OCPI cannot express: export the tariff of one local day.")
+    start = datetime.combine(day, time(), tz).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC)
+    by_id = index_series(index_ids=engine.index_ids.values(), start=start, end=end)
+    by_code = {code: by_id.get(pk, []) for code, pk in engine.index_ids.items()}
+    try:
+        return tariff_to_ocpi(materialize_day(engine.tariff, engine.index_rules, by_code, day,
+                                              tz))
+    except PricingInputError as exc:
+        raise NotExportable(f"Cannot export {label} for {day:%Y-%m-%d} ({tz.key}): "
+                            f"{' '.join(str(exc).split())}.") from exc

@@ -1,13 +1,23 @@
 """The tariff and rating parts of the admin, as finance staff and CPO managers use them."""
 
-from datetime import UTC, datetime
+import zoneinfo
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from emobility.models import ChargingSession
-from tariffs.models import RatingRun, SessionPrice, TariffAssignment, TariffVersion
+from tariffs.models import (
+    PriceComponent,
+    PriceIndex,
+    PriceIndexValue,
+    RatingRun,
+    SessionPrice,
+    TariffAssignment,
+    TariffVersion,
+)
 from tariffs.services import sessions_rate
 from tests.factories import (
     EvseFactory,
@@ -201,3 +211,27 @@ def test_the_builder_of_another_operators_tariff_is_404(client, rated):
     tariff = rated["b"]["version"].tariff
     assert client.get(reverse("admin:tariffs_tariff_peak_offpeak",
                               args=[tariff.pk])).status_code == 404
+
+
+def test_an_indexed_version_exports_as_todays_tariff_or_says_why_not(client, rated):
+    operator = rated["a"]["operator"]
+    version = rated["a"]["version"]
+    index = PriceIndex.objects.create(operator=operator, code="nl-da", name="NL day-ahead")
+    PriceComponent.objects.filter(element__version=version).update(
+        price_index=index, index_markup_abs=Decimal("0.10"))
+    client.force_login(MembershipFactory(operator=operator, role="manager").user)
+    url = reverse("admin:tariffs_tariffversion_changelist")
+    refused = client.post(url, {"action": "export_ocpi", "_selected_action": [version.pk]},
+                          follow=True)
+    assert "has no price for" in refused.content.decode()  # no index prices yet: no download
+    zone = zoneinfo.ZoneInfo("Europe/Amsterdam")
+    today = timezone.localdate(timezone=zone)
+    start = datetime.combine(today, time(), zone).astimezone(UTC) - timedelta(hours=1)
+    PriceIndexValue.objects.bulk_create(
+        PriceIndexValue(index=index, start=start + timedelta(hours=h), price=Decimal("0.05"))
+        for h in range(27))
+    response = client.post(url, {"action": "export_ocpi", "_selected_action": [version.pk]})
+    assert response["Content-Type"] == "application/json"
+    body = response.content.decode()
+    assert f'"start_date": "{today:%Y-%m-%d}"' in body
+    assert '"price": 0.15' in body  # 0.05 + 0.10 mark-up

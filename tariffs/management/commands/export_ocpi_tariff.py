@@ -1,5 +1,5 @@
 import re
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -7,11 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from emobility.models import Operator
 from tariffs.models import Tariff, TariffVersion
-from tariffs.ocpi_mapping import version_to_ocpi
-from tariffs.pricing.errors import PricingInputError
-from tariffs.pricing.indexed import materialize_day
-from tariffs.pricing.ocpi import dumps, tariff_to_ocpi
-from tariffs.selectors import engine_version, index_series
+from tariffs.pricing.ocpi import dumps
+from tariffs.selectors import NotExportable, version_ocpi
 
 
 def _refuse(message: str) -> CommandError:
@@ -69,29 +66,10 @@ class Command(BaseCommand):
         tz = _zone(time_zone) if time_zone is not None else None
         found = self._version(code, operator, options["version"])
         try:
-            engine = engine_version(found)
-        except PricingInputError as exc:  # a draft that is not a valid tariff yet
-            raise _refuse(f"{found.tariff.code} v{found.number} is not a valid OCPI tariff: "
-                          f"{' '.join(str(exc).split())}.") from exc
-        if not engine.index_rules:
-            data = version_to_ocpi(found)
-        elif day is None:
-            raise _refuse(
-                f"{found.tariff.code} v{found.number} prices energy by the price index "
-                f"{', '.join(sorted(engine.index_ids))}, which OCPI cannot express: export the "
-                "tariff of one day with --date YYYY-MM-DD --time-zone ZONE.")
-        else:
-            start = datetime.combine(day, time(), tz).astimezone(UTC)
-            end = datetime.combine(day + timedelta(days=1), time(), tz).astimezone(UTC)
-            by_id = index_series(index_ids=engine.index_ids.values(), start=start, end=end)
-            by_code = {index: by_id.get(pk, []) for index, pk in engine.index_ids.items()}
-            try:
-                data = tariff_to_ocpi(materialize_day(engine.tariff, engine.index_rules,
-                                                      by_code, day, tz))
-            except PricingInputError as exc:
-                raise _refuse(f"Cannot export {found.tariff.code} v{found.number} for "
-                              f"{day:%Y-%m-%d} ({time_zone}): "
-                              f"{' '.join(str(exc).split())}.") from exc
+            data = version_ocpi(found, day=day, tz=tz)
+        except NotExportable as exc:
+            hint = "" if day is not None else " Use --date YYYY-MM-DD --time-zone ZONE."
+            raise _refuse(f"{exc}{hint}") from exc
         text = dumps(data)
         if output is None:
             self.stdout.write(text)

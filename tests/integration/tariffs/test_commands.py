@@ -420,7 +420,8 @@ def test_export_of_an_indexed_tariff_without_a_date_fails_clearly(indexed, manag
     status, out, err = manage("export_ocpi_tariff", "T1", "--operator", "volt")
     assert (status, out) == (2, "")
     assert ("T1 v1 prices energy by the price index nl-da, which OCPI cannot express: export "
-            "the tariff of one day with --date YYYY-MM-DD --time-zone ZONE.") in _one_line(err)
+            "the tariff of one local day. Use --date YYYY-MM-DD --time-zone ZONE.") \
+        in _one_line(err)
 
 
 def test_export_of_an_indexed_tariff_for_a_day_has_that_days_prices_in_time_windows(indexed):
