@@ -3,7 +3,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from emobility.demo import DEMO_PASSWORD, seed_demo
-from emobility.models import Operator
+from emobility.models import ChargingSession, Operator
 from tariffs.demo import seed_tariffs
 from tariffs.models import RatingRun
 from tariffs.services import sessions_rate
@@ -22,8 +22,10 @@ class Command(BaseCommand):
                 outcome = sessions_rate(operator_id=operator.pk,
                                         trigger=RatingRun.Trigger.DEMO)
                 run = outcome.run
-                self.stdout.write(f"{operator.name}: {run.rated} sessions rated, "
-                                  f"{run.failed} failed, {run.skipped} already rated")
+                total = ChargingSession.objects.filter(operator=operator).count()
+                rated = ChargingSession.objects.filter(operator=operator, status="rated").count()
+                self.stdout.write(f"{operator.name}: {run.rated} sessions rated now, "
+                                  f"{run.failed} failed; {rated} of {total} sessions rated")
                 for reason, count in outcome.failures.items():
                     self.stdout.write(self.style.WARNING(f"  {count} × {reason}"))
         self.stdout.write("")
