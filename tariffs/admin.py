@@ -490,6 +490,9 @@ class ChargingSessionWithPriceAdmin(ChargingSessionAdmin):
 
     actions = ["rate_selected", "rerate_selected"]
 
+    class Media:
+        css = {"all": ["admin-extra/sessions.css"]}
+
     def get_list_display(self, request):
         columns = super().get_list_display(request)
         at = columns.index("status")
