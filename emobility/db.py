@@ -16,6 +16,8 @@ from decimal import Decimal
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, models
 
+from .exactjson import dumps as exact_dumps
+
 
 def copy_insert(model: type[models.Model], fields: Sequence[str],
                 rows: Iterable[Sequence], *, batch_size: int = 1000) -> int:
@@ -59,34 +61,17 @@ def copy_insert(model: type[models.Model], fields: Sequence[str],
 # number a Decimal, and must come back the same: these write Decimals as exact JSON numbers and
 # read fractional numbers as Decimals.
 
-MAX_JSON_DEPTH = 64
-
-
-def _encode(value, depth: int = 0) -> str:
-    if depth > MAX_JSON_DEPTH:
-        raise ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k))}: {_encode(v, depth + 1)}"
-                               for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_encode(v, depth + 1) for v in value) + "]"
-    if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"{value} is not a JSON number")
-        # Plain digits for ordinary numbers; an exponent for absurd ones (1E+999999999 written
-        # out would be a billion digits).
-        return format(value, "f") if -30 < value.adjusted() < 30 else str(value)
-    return json.dumps(value, cls=DjangoJSONEncoder)
+_django_default = DjangoJSONEncoder().default
 
 
 class ExactJSONEncoder(json.JSONEncoder):
     """Writes ``Decimal`` numbers as exact JSON numbers (not strings, not floats)."""
 
     def encode(self, o) -> str:
-        return _encode(o)
+        return exact_dumps(o, default=_django_default)
 
     def iterencode(self, o, _one_shot=False):
-        yield _encode(o)
+        yield self.encode(o)
 
 
 class ExactJSONDecoder(json.JSONDecoder):

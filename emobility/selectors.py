@@ -44,3 +44,19 @@ def session_counts_by_status(*, operator_id: int) -> dict[str, int]:
     rows = (ChargingSession.objects.filter(operator_id=operator_id)
             .values("status").annotate(n=Count("id")).order_by("status"))
     return {row["status"]: row["n"] for row in rows}
+
+
+def session_ids_in_status(*, operator_id: int, statuses) -> list[int]:
+    """The ids of an operator's sessions in these statuses, in id order."""
+    from .models import ChargingSession
+
+    return list(ChargingSession.objects.filter(operator_id=operator_id, status__in=statuses)
+                .order_by("pk").values_list("pk", flat=True))
+
+
+def operator_ids_with_sessions_in(*, status: str) -> list[int]:
+    """The operators that have sessions in this status."""
+    from .models import ChargingSession
+
+    return list(ChargingSession.objects.filter(status=status).order_by("operator_id")
+                .values_list("operator_id", flat=True).distinct())

@@ -18,6 +18,7 @@ from emobility.admin import ChargingSessionAdmin
 from emobility.admin_scoping import OperatorScopedAdmin
 from emobility.models import ChargingSession, Location
 
+from .forms import PeakOffPeakForm
 from .models import (
     CustomerTariffGroup,
     PriceComponent,
@@ -33,9 +34,17 @@ from .models import (
     TariffVersion,
 )
 from .ocpi_mapping import version_to_ocpi
+from .preview import (
+    DIMENSION_LABELS,
+    UNITS,
+    PreviewForm,
+    explain_session_price,
+    preview_version,
+)
 from .price_index_import import PriceIndexImportError, price_index_import_csv
 from .pricing.lint import tariff_warnings
 from .pricing.ocpi import dumps
+from .pricing.schedule import DAYS
 from .selectors import NotExportable, version_ocpi
 from .services import (
     TariffError,
@@ -56,10 +65,13 @@ def ocpi_json_response(request, versions, filename: str) -> HttpResponse | None:
     time zone of its operator's first location; what cannot be exported is said in a message
     and nothing is downloaded."""
     payload = []
+    first_zones = {}
+    for operator_id, zone in (Location.objects.filter(
+            operator_id__in={v.operator_id for v in versions}).order_by("-pk")
+            .values_list("operator_id", "time_zone")):
+        first_zones[operator_id] = zone  # the lowest pk comes last and wins
     for version in versions:
-        zone = zoneinfo.ZoneInfo(
-            Location.objects.filter(operator_id=version.operator_id).order_by("pk")
-            .values_list("time_zone", flat=True).first() or "Europe/Amsterdam")
+        zone = zoneinfo.ZoneInfo(first_zones.get(version.operator_id, "Europe/Amsterdam"))
         try:
             payload.append(version_ocpi(version, day=timezone.localdate(timezone=zone), tz=zone))
         except NotExportable as exc:
@@ -204,8 +216,6 @@ class TariffVersionAdmin(OperatorScopedAdmin, nested_admin.NestedModelAdmin):
                      name="tariffs_tariffversion_preview"), *super().get_urls()]
 
     def preview_view(self, request, pk):
-        from .preview import PreviewForm, preview_version
-
         version = get_object_or_404(self.get_queryset(request), pk=pk)
         form = PreviewForm(request.POST or None, initial=PreviewForm.initial_for(version))
         result = None
@@ -298,9 +308,6 @@ class TariffAdmin(OperatorScopedAdmin):
                      name="tariffs_tariff_peak_offpeak"), *super().get_urls()]
 
     def peak_offpeak_view(self, request, pk):
-        from .forms import PeakOffPeakForm
-        from .pricing.schedule import DAYS
-
         tariff = get_object_or_404(self.get_queryset(request), pk=pk)
         if not self.has_change_permission(request, tariff):
             raise PermissionDenied
@@ -463,16 +470,13 @@ def _money_text(amount, currency: str) -> str:
 
 
 def _lines_table(breakdown: dict):
-    labels = {"FLAT": _("Start fee"), "ENERGY": _("Energy"), "TIME": _("Charging time"),
-              "PARKING_TIME": _("Parking time")}
-    units = {"FLAT": "", "ENERGY": " kWh", "TIME": " h", "PARKING_TIME": " h"}
     rows = []
     for line in breakdown.get("lines", []):
         index = line.get("index")
+        unit = UNITS[line["dimension"]]
         rows.append((
-            labels.get(line["dimension"], line["dimension"]), line["element_index"] + 1,
-            f"{line['quantity']}{units[line['dimension']]}",
-            f"{line['billed_quantity']}{units[line['dimension']]}",
+            DIMENSION_LABELS[line["dimension"]], line["element_index"] + 1,
+            f"{line['quantity']} {unit}".rstrip(), f"{line['billed_quantity']} {unit}".rstrip(),
             line["price"] + (f" ({index['index']} {index['start']})" if index else ""),
             line["vat"] if line["vat"] is not None else "—",
             line["cost"]["excl_vat"], line["cost"]["incl_vat"]))
@@ -524,10 +528,14 @@ class ChargingSessionWithPriceAdmin(ChargingSessionAdmin):
         return _money_text(obj.current_total, obj.current_currency)
 
     def _current(self, obj):
+        """The current price (read once per page: the price and periods fields both show it)."""
         if not obj.pk:
             return None
-        return (SessionPrice.objects.filter(session=obj, is_current=True)
+        if not hasattr(obj, "_current_price"):
+            obj._current_price = (
+                SessionPrice.objects.filter(session=obj, is_current=True)
                 .select_related("tariff_version__tariff", "rating_run__actor").first())
+        return obj._current_price
 
     @admin.display(description=_("price"))
     def current_price(self, obj):
@@ -557,8 +565,6 @@ class ChargingSessionWithPriceAdmin(ChargingSessionAdmin):
 
     @admin.display(description=_("periods"))
     def periods(self, obj):
-        from .preview import explain_session_price
-
         price = self._current(obj)
         if price is None:
             return "—"

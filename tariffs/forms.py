@@ -5,25 +5,9 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .pricing.schedule import DAYS, ScheduleError, _minutes
+from .pricing.schedule import DAYS, ScheduleError, parse_windows
 
 MONEY = {"max_digits": 12, "decimal_places": 6, "min_value": Decimal(0)}
-
-
-def parse_windows(text: str) -> list[tuple[str, str]]:
-    """``"07:00-11:00, 17:00-21:00"`` → ``[("07:00", "11:00"), ("17:00", "21:00")]``;
-    ``ScheduleError`` saying what is wrong."""
-    windows = []
-    for part in (p.strip() for p in text.replace(";", ",").split(",")):
-        if not part:
-            continue
-        pieces = [p.strip() for p in part.replace("–", "-").split("-")]
-        if len(pieces) != 2:
-            raise ScheduleError(f"{part!r}: write a window as 07:00-11:00.")
-        for piece in pieces:
-            _minutes(piece)  # raises ScheduleError with the reason
-        windows.append((pieces[0], pieces[1]))
-    return windows
 
 
 class PeakOffPeakForm(forms.Form):
@@ -50,8 +34,6 @@ class PeakOffPeakForm(forms.Form):
         for day in DAYS:
             self.fields[day.lower()] = forms.CharField(
                 label=_(day.capitalize()), required=False, max_length=200,
-                help_text=_("Peak windows, e.g. 07:00-11:00, 17:00-21:00; empty: off-peak "
-                            "all day."),
                 initial="07:00-11:00, 17:00-21:00" if day in DAYS[:5] else "")
 
     def clean(self):

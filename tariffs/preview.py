@@ -6,6 +6,7 @@ The sample is priced by the engine exactly as rating would price a session of th
 
 from __future__ import annotations
 
+import functools
 import zoneinfo
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -20,13 +21,14 @@ from emobility.models import Location
 from .models import TariffVersion
 from .pricing.errors import PricingInputError
 from .pricing.sessions import session_cdr
-from .selectors import engine_version, index_series, price_with
+from .selectors import price_version
 
 DIMENSION_LABELS = {"FLAT": _("Start fee"), "ENERGY": _("Energy"), "TIME": _("Charging time"),
                     "PARKING_TIME": _("Parking time")}
 UNITS = {"FLAT": "", "ENERGY": "kWh", "TIME": "h", "PARKING_TIME": "h"}
 
 
+@functools.cache
 def _zone_choices() -> list[tuple[str, str]]:
     return [(z, z) for z in sorted(zoneinfo.available_timezones()) if "/" in z]
 
@@ -107,14 +109,9 @@ def preview_version(*, version: TariffVersion, time_zone: str, start: datetime,
     if end <= start:
         raise ValueError(_("The session must last at least a minute."))
     try:
-        engine = engine_version(version)
-        series = {}
-        for index_id in engine.index_ids.values():
-            series.update(index_series(index_ids=[index_id], start=start, end=end))
-        cdr = session_cdr(start=start, end=end, energy_kwh=energy_kwh,
-                          charging_seconds=charging_minutes * 60,
-                          parking_seconds=parking_minutes * 60)
-        priced = price_with(engine, None, cdr, tz, series)
+        priced = price_version(version, session_cdr(
+            start=start, end=end, energy_kwh=energy_kwh, charging_seconds=charging_minutes * 60,
+            parking_seconds=parking_minutes * 60), tz)
     except PricingInputError as exc:
         raise ValueError(str(exc)) from exc
     summary = priced.summary
@@ -132,20 +129,26 @@ def preview_version(*, version: TariffVersion, time_zone: str, start: datetime,
             billed = f"{volumes['billed']} {UNITS[dimension]}"
         rows.append(PreviewRow(str(DIMENSION_LABELS[dimension]), quantity, billed,
                                cost["excl_vat"], _vat(cost), cost["incl_vat"]))
+    total = summary["total_cost"]
+    return Preview(currency=summary["currency"], dimensions=rows,
+                   total={**total, "vat": _vat(total)},
+                   periods=_local_periods(priced, tz, "%a %Y-%m-%d %H:%M:%S %Z"),
+                   price_limit=summary["price_limit"])
+
+
+def _local_periods(priced, tz: zoneinfo.ZoneInfo, start_format: str) -> list[PreviewPeriod]:
+    """The per-period breakdown for a person: local times, labels, 1-based element numbers."""
     periods = []
     for period in priced.periods_json():
         local = [datetime.fromisoformat(period[k].replace("Z", "+00:00")).astimezone(tz)
                  for k in ("start", "end")]
         periods.append(PreviewPeriod(
-            local[0].strftime("%a %Y-%m-%d %H:%M:%S %Z"), local[1].strftime("%H:%M:%S %Z"),
+            local[0].strftime(start_format), local[1].strftime("%H:%M:%S %Z"),
             str(DIMENSION_LABELS[period["dimension"]]),
             f"{period['volume']} {UNITS[period['dimension']]}",
             "—" if period["element_index"] is None else str(period["element_index"] + 1),
             period["price"] or "free", period["cost"]["excl_vat"]))
-    total = summary["total_cost"]
-    return Preview(currency=summary["currency"], dimensions=rows,
-                   total={**total, "vat": _vat(total)}, periods=periods,
-                   price_limit=summary["price_limit"])
+    return periods
 
 
 def explain_session_price(price) -> dict:
@@ -154,31 +157,14 @@ def explain_session_price(price) -> dict:
     ``matches`` is False when the result differs from what was stored (an index price was
     replaced since): the stored price is what was billed."""
     session = price.session
-    version = price.tariff_version
     zone = zoneinfo.ZoneInfo(session.evse.station.location.time_zone)
     try:
-        engine = engine_version(version)
-        series = {}
-        for index_id in engine.index_ids.values():
-            series.update(index_series(index_ids=[index_id], start=session.start,
-                                       end=session.end))
-        cdr = session_cdr(start=session.start, end=session.end, energy_kwh=session.energy_kwh,
-                          charging_seconds=session.charging_seconds,
-                          parking_seconds=session.parking_seconds,
-                          external_id=session.external_id,
-                          raw=session.raw if session.raw.get("charging_periods") else None)
-        priced = price_with(engine, None, cdr, zone, series)
+        priced = price_version(price.tariff_version, session_cdr(
+            start=session.start, end=session.end, energy_kwh=session.energy_kwh,
+            charging_seconds=session.charging_seconds, parking_seconds=session.parking_seconds,
+            external_id=session.external_id,
+            raw=session.raw if session.raw.get("charging_periods") else None), zone)
     except PricingInputError as exc:
         return {"error": str(exc), "periods": [], "matches": False}
-    periods = []
-    for period in priced.periods_json():
-        local = [datetime.fromisoformat(period[k].replace("Z", "+00:00")).astimezone(zone)
-                 for k in ("start", "end")]
-        periods.append(PreviewPeriod(
-            local[0].strftime("%Y-%m-%d %H:%M:%S %Z"), local[1].strftime("%H:%M:%S %Z"),
-            str(DIMENSION_LABELS[period["dimension"]]),
-            f"{period['volume']} {UNITS[period['dimension']]}",
-            "—" if period["element_index"] is None else str(period["element_index"] + 1),
-            period["price"] or "free", period["cost"]["excl_vat"]))
-    return {"periods": periods,
+    return {"periods": _local_periods(priced, zone, "%Y-%m-%d %H:%M:%S %Z"),
             "matches": priced.summary["total_cost"] == price.breakdown.get("total_cost")}

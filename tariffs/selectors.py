@@ -339,15 +339,20 @@ def quote_price(*, evse: Evse, start: datetime, energy_kwh: Decimal, charging_se
     resolution = resolver.resolve(SessionPlace(
         operator_id=evse.operator_id, evse_id=evse.pk, station_id=evse.station_id,
         location_id=location.pk, region=location.region, group_id=group_id, start=start))
-    engine = engine_version(resolution.version)
-    series = {}
-    for index_id in engine.index_ids.values():
-        series.update(index_series(index_ids=[index_id], start=start, end=end))
     cdr = session_cdr(start=start, end=end, energy_kwh=energy_kwh,
                       charging_seconds=charging_seconds, parking_seconds=parking_seconds)
     return Quote(resolution=resolution,
-                 priced=price_with(engine, resolution, cdr, ZoneInfo(location.time_zone),
-                                   series))
+                 priced=price_version(resolution.version, cdr, ZoneInfo(location.time_zone),
+                                      resolution=resolution))
+
+
+def price_version(version: TariffVersion, cdr: Cdr, tz: ZoneInfo,
+                  resolution: Resolution | None = None) -> PricedSession:
+    """Price one session with one version, loading the index prices it needs (for a single
+    session: the quote, the admin's preview and explanation; rating loads per batch)."""
+    engine = engine_version(version)
+    series = index_series(index_ids=engine.index_ids.values(), start=cdr.start, end=cdr.end)
+    return price_with(engine, resolution, cdr, tz, series)
 
 
 # --- OCPI export ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from emobility.models import ChargingSession
+from emobility.selectors import operator_ids_with_sessions_in, session_ids_in_status
 
 from .models import RatingRun
 from .services import sessions_rate
@@ -45,8 +46,7 @@ def rate_operator(operator_id: int, retry_failed: bool = False) -> dict:
     statuses = [ChargingSession.Status.IMPORTED]
     if retry_failed:
         statuses.append(ChargingSession.Status.RATING_FAILED)
-    ids = list(ChargingSession.objects.filter(operator_id=operator_id, status__in=statuses)
-               .order_by("pk").values_list("pk", flat=True))
+    ids = session_ids_in_status(operator_id=operator_id, statuses=statuses)
     chunks = [ids[i:i + CHUNK_SIZE] for i in range(0, len(ids), CHUNK_SIZE)]
     for chunk in chunks:
         rate_sessions.delay(chunk, retry_failed=retry_failed)
@@ -55,8 +55,7 @@ def rate_operator(operator_id: int, retry_failed: bool = False) -> dict:
 
 @shared_task(name="tariffs.rate_pending", time_limit=5 * 60, soft_time_limit=4 * 60, **_RETRY)
 def rate_pending() -> dict:
-    operator_ids = sorted(set(ChargingSession.objects.filter(
-        status=ChargingSession.Status.IMPORTED).values_list("operator_id", flat=True)))
+    operator_ids = operator_ids_with_sessions_in(status=ChargingSession.Status.IMPORTED)
     for operator_id in operator_ids:
         rate_operator.delay(operator_id)
     return {"operators": len(operator_ids)}

@@ -19,6 +19,8 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from emobility.exactjson import dumps as exact_dumps
+
 from .errors import PricingInputError
 from .numbers import format_instant
 from .types import (
@@ -78,22 +80,9 @@ def loads(text: str | bytes) -> Any:
         raise PricingInputError(None, f"invalid JSON: {exc}") from exc
 
 
-def _encode(value: Any) -> str:
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(str(k))}: {_encode(v)}"
-                               for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_encode(v) for v in value) + "]"
-    if isinstance(value, Decimal):
-        # Plain digits for ordinary numbers; an exponent for absurd ones (1E+999999999 written
-        # out would be a billion digits).
-        return format(value, "f") if -30 < value.adjusted() < 30 else str(value)
-    return json.dumps(value)
-
-
 def dumps(value: Any) -> str:
     """Encode JSON with ``Decimal`` values as exact JSON numbers."""
-    return _encode(value)
+    return exact_dumps(value)
 
 
 def unwrap(data: Any) -> Any:

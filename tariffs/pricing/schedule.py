@@ -66,6 +66,22 @@ def _minutes(value: str) -> int:
     return result
 
 
+def parse_windows(text: str) -> list[tuple[str, str]]:
+    """``"07:00-11:00, 17:00-21:00"`` → ``[("07:00", "11:00"), ("17:00", "21:00")]``;
+    ``ScheduleError`` saying what is wrong."""
+    windows = []
+    for part in (p.strip() for p in text.replace(";", ",").split(",")):
+        if not part:
+            continue
+        pieces = [p.strip() for p in part.replace("–", "-").split("-")]
+        if len(pieces) != 2:
+            raise ScheduleError(f"{part!r}: write a window as 07:00-11:00.")
+        for piece in pieces:
+            _minutes(piece)  # raises ScheduleError with the reason
+        windows.append((pieces[0], pieces[1]))
+    return windows
+
+
 def _validate(windows: Mapping[str, Sequence[tuple[str, str]]]) -> None:
     for day, day_windows in windows.items():
         if day not in DAYS:

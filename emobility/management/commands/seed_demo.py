@@ -3,7 +3,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from emobility.demo import DEMO_PASSWORD, seed_demo
-from emobility.models import ChargingSession, Operator
+from emobility.models import Operator
+from emobility.selectors import session_counts_by_status
 from tariffs.demo import seed_tariffs
 from tariffs.models import RatingRun
 from tariffs.services import sessions_rate
@@ -22,10 +23,10 @@ class Command(BaseCommand):
                 outcome = sessions_rate(operator_id=operator.pk,
                                         trigger=RatingRun.Trigger.DEMO)
                 run = outcome.run
-                total = ChargingSession.objects.filter(operator=operator).count()
-                rated = ChargingSession.objects.filter(operator=operator, status="rated").count()
+                counts = session_counts_by_status(operator_id=operator.pk)
                 self.stdout.write(f"{operator.name}: {run.rated} sessions rated now, "
-                                  f"{run.failed} failed; {rated} of {total} sessions rated")
+                                  f"{run.failed} failed; {counts.get('rated', 0)} of "
+                                  f"{sum(counts.values())} sessions rated")
                 for reason, count in outcome.failures.items():
                     self.stdout.write(self.style.WARNING(f"  {count} × {reason}"))
         self.stdout.write("")
