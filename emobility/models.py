@@ -16,7 +16,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
-from djmoney.models.fields import CurrencyField
+from djmoney.models.fields import CurrencyField, MoneyField
 from stdnum.eu import vat as eu_vat
 
 from .db import ExactJSONDecoder, ExactJSONEncoder
@@ -333,6 +333,24 @@ class ChargingSession(TimeStampedModel):
     # operator, and a lone status index would only slow down the status updates of rating.
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.IMPORTED)
     rating_failure_reason = models.TextField(blank=True)
+    # What else a CDR carries (docs/cdr-csv.md).
+    contract_id = models.CharField(_("contract id (eMAID)"), max_length=36, blank=True)
+    ocpi_session_id = models.CharField(_("session id"), max_length=36, blank=True)
+    meter_start_wh = models.DecimalField(max_digits=15, decimal_places=3, null=True, blank=True)
+    meter_stop_wh = models.DecimalField(max_digits=15, decimal_places=3, null=True, blank=True)
+    tariff_reference = models.CharField(_("tariff id in the CDR"), max_length=36, blank=True)
+    cpo_cost_excl_vat = MoneyField(_("operator's cost excl. VAT"), max_digits=12,
+                                   decimal_places=4, null=True, blank=True,
+                                   default_currency=None,
+                                   help_text=_("What the charge point operator charged (roaming)."))
+    # A digest of the content as stored: the same CDR id again with the same fingerprint is a
+    # duplicate, with another one a conflict (emobility.cdrs.validation.fingerprint).
+    fingerprint = models.CharField(max_length=32, blank=True, editable=False)
+    cdr_import = models.ForeignKey("CdrImport", on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="sessions", editable=False, db_index=False,
+                                   verbose_name=_("import"))
+    import_row = models.PositiveIntegerField(_("row in the imported file"), null=True,
+                                             blank=True, editable=False)
 
     class Meta:
         ordering = ["-start"]
@@ -351,6 +369,8 @@ class ChargingSession(TimeStampedModel):
             models.Index(fields=["operator", "status", "start"]),
             models.Index(fields=["customer", "start"]),
             models.Index(fields=["evse", "start"]),
+            models.Index(fields=["cdr_import", "status"], name="session_import_status",
+                         condition=Q(cdr_import__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -379,6 +399,112 @@ class ChargingSession(TimeStampedModel):
                 "Charging and parking time together exceed the session's duration.")
         if errors:
             raise ValidationError(errors)
+
+
+class CdrImport(TimeStampedModel):
+    """A CDR file being imported (docs/cdr-csv.md, "Import jobs"): what it is, how far the job
+    got, and what it found. Every row of the file is counted once: ``imported + duplicates +
+    conflicts + errors = rows``. ``rows_committed`` is the checkpoint a resumed job starts from:
+    it moves in the same transaction as the sessions and the error rows of each chunk."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Importing")
+        RATING = "rating", _("Rating")
+        DONE = "done", _("Done")
+        REJECTED = "rejected", _("Rejected (strict: nothing imported)")
+        FAILED = "failed", _("Failed (file unreadable)")
+
+    FINISHED = (Status.DONE, Status.REJECTED, Status.FAILED)
+
+    class Door(models.TextChoices):
+        ADMIN = "admin", _("Admin")
+        PORTAL = "portal", _("Portal")
+        API = "api", "API"
+        COMMAND = "command", _("Command line")
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="cdr_imports")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, blank=True, related_name="+")
+    door = models.CharField(_("uploaded through"), max_length=10, choices=Door.choices)
+    file = models.FileField(upload_to="cdr-imports/%Y/%m/")
+    file_name = models.CharField(_("file name"), max_length=255)
+    file_size = models.BigIntegerField(_("size (bytes)"), default=0)
+    profile = models.CharField(max_length=40, blank=True,
+                               help_text=_("Empty: detected from the header."))
+    strict = models.BooleanField(default=False, help_text=_(
+        "Import nothing if any row is refused or conflicts."))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    rows = models.PositiveIntegerField(default=0)
+    imported = models.PositiveIntegerField(default=0)
+    duplicates = models.PositiveIntegerField(default=0)
+    conflicts = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    rows_committed = models.PositiveIntegerField(default=0, editable=False)
+    line_committed = models.PositiveIntegerField(default=0, editable=False)
+    bytes_read = models.BigIntegerField(default=0, editable=False)
+    rated = models.PositiveIntegerField(default=0)
+    rating_failed = models.PositiveIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    message = models.TextField(blank=True)
+    header = models.JSONField(_("columns of the file"), default=list, blank=True)
+    file_format = models.JSONField(default=dict, blank=True, help_text=_(
+        "What was detected: encoding, delimiter, profile, columns not used."))
+    timings = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error_report = models.FileField(upload_to="cdr-imports/reports/%Y/%m/", blank=True)
+
+    class Meta:
+        verbose_name = _("CDR import")
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(rows__gte=F("imported") + F("duplicates") + F("conflicts")
+                            + F("errors")),
+                name="cdrimport_counts_within_rows"),
+        ]
+        indexes = [models.Index(fields=["operator", "-created_at"]),
+                   models.Index(fields=["status", "heartbeat_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.file_name} ({self.get_status_display()})"
+
+    @property
+    def progress(self) -> int:
+        """How far the current phase is, in whole percent."""
+        if self.status in self.FINISHED:
+            return 100
+        if self.status == self.Status.RATING:
+            return min(99, (self.rated + self.rating_failed) * 100 // self.imported
+                       if self.imported else 99)
+        if not self.file_size:
+            return 0
+        return min(99, self.bytes_read * 100 // self.file_size)
+
+
+class CdrImportError(models.Model):
+    """A row of an import that was not imported, and why (one line of the error report)."""
+
+    # indexed first in Meta.indexes
+    cdr_import = models.ForeignKey(CdrImport, on_delete=models.CASCADE,
+                                   related_name="error_rows", db_index=False)
+    row = models.PositiveIntegerField(null=True)
+    cdr_id = models.CharField(_("CDR id"), max_length=64, blank=True)
+    column = models.CharField(max_length=64, blank=True)
+    value = models.CharField(max_length=200, blank=True)
+    reason = models.TextField()
+    kind = models.CharField(max_length=10, default="error", choices=[
+        ("error", _("Refused")), ("conflict", _("Conflict")), ("strict", _("Not imported"))])
+    cells = models.JSONField(_("row as received"), default=dict)
+
+    class Meta:
+        ordering = ["cdr_import", "row"]
+        indexes = [models.Index(fields=["cdr_import", "row"])]
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}"
 
 
 API_KEY_PREFIX_RE = re.compile(r"[a-z0-9]{8}")

@@ -1,5 +1,8 @@
 """Reads of the core domain, always scoped by operator (DESIGN.md §7)."""
 
+from dataclasses import dataclass
+from decimal import Decimal
+
 from django.db.models import QuerySet
 
 from .models import Operator
@@ -60,3 +63,45 @@ def operator_ids_with_sessions_in(*, status: str) -> list[int]:
 
     return list(ChargingSession.objects.filter(status=status).order_by("operator_id")
                 .values_list("operator_id", flat=True).distinct())
+
+
+# --- what CDR intake needs --------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class CdrEvse:
+    pk: int
+    evse_id: str
+    max_power_kw: Decimal
+    time_zone: str
+    station_identity: str
+
+
+@dataclass(frozen=True, slots=True)
+class CdrToken:
+    pk: int
+    uid: str
+    customer_id: int | None
+    valid: bool
+    customer_blocked: bool
+    contract_id: str
+
+
+def evses_for_cdrs(*, operator_id: int, evse_ids) -> dict[str, CdrEvse]:
+    """The operator's EVSEs with these ids, with what validating a CDR needs of them."""
+    from .models import Evse
+
+    rows = Evse.objects.filter(operator_id=operator_id, evse_id__in=list(evse_ids)).values_list(
+        "pk", "evse_id", "max_power_kw", "station__location__time_zone", "station__identity")
+    return {row[1]: CdrEvse(*row) for row in rows}
+
+
+def tokens_for_cdrs(*, operator_id: int, uids) -> dict[str, CdrToken]:
+    """The operator's tokens with these uids, whether they may charge, and their customer."""
+    from .models import Customer, Token
+
+    rows = Token.objects.filter(operator_id=operator_id, uid__in=list(uids)).values_list(
+        "pk", "uid", "customer_id", "valid", "customer__status", "contract_id")
+    return {row[1]: CdrToken(pk=row[0], uid=row[1], customer_id=row[2], valid=row[3],
+                             customer_blocked=row[4] == Customer.Status.BLOCKED,
+                             contract_id=row[5])
+            for row in rows}

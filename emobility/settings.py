@@ -172,6 +172,11 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "billing@localhost")
 CURRENCIES = ("EUR", "GBP", "CHF", "SEK", "NOK", "DKK", "PLN", "USD", "JPY")
 DEFAULT_CURRENCY = "EUR"
 
+# CDR imports (docs/cdr-csv.md): the largest file accepted, in bytes (1 GiB, some 7 million
+# rows of the canonical CSV). Uploads above FILE_UPLOAD_MAX_MEMORY_SIZE stream to a temporary
+# file, so a large upload never sits in memory.
+CDR_IMPORT_MAX_BYTES = int(os.environ.get("CDR_IMPORT_MAX_BYTES", str(1024**3)))
+
 # REST API (/api/v1/, docs/api.md): per-operator API keys or the admin session; JSON only (the
 # browsable API with DEBUG on); one error body {"error": {"code", "message", "fields"}}.
 REST_FRAMEWORK = {
