@@ -327,3 +327,45 @@ def seed_demo(*, today: date, log=print) -> list[tuple[str, str, str]]:
     count = _home_charger(rng, operators["voltnet-nl"], year, month)
     log(f"Home charger of Jeroen de Vries: {count} sessions")
     return _users(operators)
+
+
+DEMO_IMPORT_ROWS = 240
+
+
+def demo_cdr_file(*, operator: Operator, today: date) -> tuple[str, bytes]:
+    """A CDR export as a charging-station back end writes it (the ``cpo-portal`` profile:
+    semicolons, Wh, local day-first times, a plug-type column), for the demo's import job: the
+    last complete month's sessions at the operator's public stations, with the kind of mistakes
+    real files have (a few rows refused, a CDR sent twice, one sent again with other content)."""
+    rng = random.Random(SEED + 1)
+    year, month = last_complete_month(today)
+    evses = list(Evse.objects.filter(operator=operator).exclude(
+        station__location__kind=Location.Kind.PRIVATE_HOME)
+        .select_related("station__location").order_by("evse_id"))
+    tokens = list(Token.objects.filter(operator=operator, valid=True,
+                                       customer__status=Customer.Status.ACTIVE).order_by("uid"))
+    lines = ["Charge ID;Station ID;EVSE-ID;Start time;Stop time;Energy (Wh);Plug type;"
+             "Card number;Idle time (min)"]
+    for n in range(1, DEMO_IMPORT_ROWS + 1):
+        evse = rng.choice(evses)
+        tz = zoneinfo.ZoneInfo(evse.station.location.time_zone)
+        start, end, _charging, parking, energy = _session_times(rng, evse, year, month, tz)
+        plug = "CCS" if evse.power_type == Evse.PowerType.DC else "Type 2"
+        wh = format(energy * 1000, "f").replace(".", ",")
+        lines.append(";".join([
+            f"IMP-{year}{month:02d}-{n:05d}", evse.station.identity, evse.evse_id,
+            start.astimezone(tz).strftime("%d-%m-%Y %H:%M:%S"),
+            end.astimezone(tz).strftime("%d-%m-%Y %H:%M:%S"), wh, plug,
+            rng.choice(tokens).uid, str(parking // 60)]))
+    header, first, second = lines[0], lines[1], lines[2]
+    bad = [
+        first.replace(first.split(";")[2], "NL*XXX*E99999*1"),           # unknown EVSE
+        second.replace(second.split(";")[5], "12,4,5"),                 # unreadable energy
+        first.replace(first.split(";")[4], first.split(";")[3]),        # ends as it starts
+    ]
+    bad = [line.replace(line.split(";")[0], f"IMP-{year}{month:02d}-BAD{i}")
+           for i, line in enumerate(bad)]
+    resent = lines[10]
+    changed = lines[11].replace(lines[11].split(";")[8], "45")
+    return (f"cdr-export-{year}-{month:02d}.csv",
+            ("\r\n".join([header, *lines[1:], *bad, resent, changed]) + "\r\n").encode())

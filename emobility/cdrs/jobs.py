@@ -386,7 +386,7 @@ def cdr_import_write_report(job: CdrImport) -> None:
         text.detach()
         handle.seek(0)
         stem = os.path.splitext(job.file_name)[0][:80] or "cdrs"
-        job.error_report.save(f"{stem}-errors.csv", File(handle), save=False)
+        job.error_report.save(f"{stem}-import{job.pk}-errors.csv", File(handle), save=False)
     _update(job.pk, error_report=job.error_report.name)
 
 

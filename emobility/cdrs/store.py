@@ -14,6 +14,7 @@ statement only when no row of the file failed.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,13 +57,21 @@ def _conflict_reason(first_row: int | None) -> str:
             f"the stored one is kept (send a correction as a new CDR id)")
 
 
+def _json(raw: dict) -> str:
+    """The record as received, as JSON: a CSV row (text only) through the C encoder, anything
+    with numbers (OCPI JSON) exactly (Decimals stay Decimals)."""
+    if all(type(v) is str for v in raw.values()):
+        return json.dumps(raw, ensure_ascii=False)
+    return exact_dumps(raw)
+
+
 def _row(cdr: ValidCdr, operator_id: int, source: str, cdr_import_id: int | None,
          now: datetime, raw_json: bool) -> tuple:
     return (now, now, operator_id, cdr.external_id, cdr.evse.pk, cdr.token.pk,
             cdr.token.customer_id, cdr.start, cdr.end, cdr.energy_kwh, cdr.charging_seconds,
             cdr.parking_seconds, cdr.max_power_kw, cdr.auth_method,
             cdr.authorization_reference, source,
-            exact_dumps(cdr.raw) if raw_json else cdr.raw,
+            _json(cdr.raw) if raw_json else cdr.raw,
             ChargingSession.Status.IMPORTED, "", cdr.contract_id, cdr.session_id,
             cdr.meter_start_wh, cdr.meter_stop_wh, cdr.tariff_id, cdr.cpo_cost_excl_vat,
             cdr.currency if cdr.cpo_cost_excl_vat is not None else None, cdr.fingerprint,

@@ -19,6 +19,7 @@ Rules (each is documented in docs/cdr-csv.md and tested):
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,7 @@ _LIMITS = {  # field: (quantum, exclusive upper bound) as the columns hold them
 _TEXT_LIMITS = {"cdr_id": 64, "token_uid": 36, "contract_id": 36,
                 "authorization_reference": 36, "session_id": 36, "tariff_id": 36,
                 "evse_id": 48, "station_id": 48}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SPACES = str.maketrans("", "", " \u00a0\u202f'")
 
 
@@ -138,18 +140,32 @@ def parse_decimal(value: Any, column: str) -> Decimal:
 
 
 def _decimal_with_separators(text: str, column: str, value: Any) -> Decimal:
+    """``12,5`` (decimal comma); ``1.234,5`` / ``1,234.5`` (the last separator is the decimal
+    one); ``1.234.567`` / ``1,234,567`` (a separator used twice groups thousands). Thousands
+    groups must have three digits."""
     comma, dot = text.rfind(","), text.rfind(".")
-    if comma >= 0 and dot >= 0:  # the last one is the decimal separator
-        text = (text.replace(".", "").replace(",", ".") if comma > dot
-                else text.replace(",", ""))
-    elif comma >= 0:
-        if text.count(",") > 1:
-            raise Problem(column, "is not a number (more than one decimal comma)", value)
+    if comma >= 0 and dot >= 0:
+        thousands, decimal = (".", ",") if comma > dot else (",", ".")
+        whole, _, fraction = text.rpartition(decimal)
+        text = _ungroup(whole, thousands, column, value) + "." + fraction
+    elif comma >= 0 and text.count(",") == 1:
         text = text.replace(",", ".")
+    elif comma >= 0 or dot >= 0:
+        text = _ungroup(text, "," if comma >= 0 else ".", column, value)
     try:
         return Decimal(text)
     except InvalidOperation:
         raise Problem(column, "is not a number", value) from None
+
+
+def _ungroup(text: str, separator: str, column: str, value: Any) -> str:
+    head, *groups = text.split(separator)
+    digits = head.lstrip("+-")
+    if not (1 <= len(digits) <= 3 and digits.isdigit()
+            and all(len(g) == 3 and g.isdigit() for g in groups)):
+        raise Problem(column, "is not a number (check the decimal and thousands separators)",
+                      value)
+    return head + "".join(groups)
 
 
 def parse_time(value: Any, column: str, zone: ZoneInfo | None,
@@ -199,7 +215,7 @@ def _text(values: dict, name: str) -> str:
     limit = _TEXT_LIMITS.get(name)
     if limit and len(text) > limit:
         raise Problem(name, f"is longer than {limit} characters", value)
-    if any(ord(c) < 32 for c in text):
+    if _CONTROL.search(text):
         raise Problem(name, "holds control characters", value)
     return text
 

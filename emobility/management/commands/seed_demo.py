@@ -1,10 +1,13 @@
+from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from emobility.demo import DEMO_PASSWORD, seed_demo
-from emobility.models import Operator
+from emobility.cdrs.jobs import cdr_import_create
+from emobility.demo import DEMO_PASSWORD, demo_cdr_file, seed_demo
+from emobility.models import CdrImport, Operator
 from emobility.selectors import session_counts_by_status
+from emobility.tasks import run_import_job
 from tariffs.demo import seed_tariffs
 from tariffs.models import RatingRun
 from tariffs.services import sessions_rate
@@ -29,7 +32,22 @@ class Command(BaseCommand):
                                   f"{sum(counts.values())} sessions rated")
                 for reason, count in outcome.failures.items():
                     self.stdout.write(self.style.WARNING(f"  {count} × {reason}"))
+        self._import_demo_file(today)
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Demo log-ins (password for all: {DEMO_PASSWORD})"))
         for username, who, where in logins:
             self.stdout.write(f"  {username:<12} {who:<55} http://127.0.0.1:8000{where}")
+
+    def _import_demo_file(self, today) -> None:
+        """A CDR export imported through an import job, as a CPO would (once)."""
+        operator = Operator.objects.get(code="voltnet-nl")
+        name, data = demo_cdr_file(operator=operator, today=today)
+        if CdrImport.objects.filter(operator=operator, file_name=name).exists():
+            return
+        job = cdr_import_create(operator=operator, upload=ContentFile(data, name=name),
+                                door=CdrImport.Door.COMMAND)
+        summary = run_import_job(job.pk)
+        self.stdout.write(f"CDR import {name} ({job.profile} profile): {summary['rows']} rows, "
+                          f"{summary['imported']} imported and {summary['rated']} rated, "
+                          f"{summary['duplicates']} duplicates, {summary['conflicts']} "
+                          f"conflicts, {summary['errors']} refused (see the error report)")

@@ -36,6 +36,16 @@ class Network:
 
 @pytest.fixture
 def net(db) -> Network:
+    return build_network()
+
+
+@pytest.fixture
+def tnet(transactional_db) -> Network:
+    """The network, committed (for tests with threads or other processes)."""
+    return build_network()
+
+
+def build_network() -> Network:
     operator = OperatorFactory(code="acme")
     evse = EvseFactory(station__location__operator=operator, evse_id="NL*ACM*E00001*1",
                        station__identity="CS-AMS-1", max_power_kw=Decimal("22"))
