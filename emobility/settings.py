@@ -176,6 +176,9 @@ DEFAULT_CURRENCY = "EUR"
 # rows of the canonical CSV). Uploads above FILE_UPLOAD_MAX_MEMORY_SIZE stream to a temporary
 # file, so a large upload never sits in memory.
 CDR_IMPORT_MAX_BYTES = int(os.environ.get("CDR_IMPORT_MAX_BYTES", str(1024**3)))
+# On PostgreSQL an import job writes each chunk on a thread of its own while the next chunk is
+# read and validated (emobility/cdrs/jobs.py).
+CDR_IMPORT_PIPELINE = env_bool("CDR_IMPORT_PIPELINE", default=True)
 
 # REST API (/api/v1/, docs/api.md): per-operator API keys or the admin session; JSON only (the
 # browsable API with DEBUG on); one error body {"error": {"code", "message", "fields"}}.

@@ -19,7 +19,9 @@ import csv
 import io
 import logging
 import os
+import queue
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -207,25 +209,22 @@ def _process(job: CdrImport, *, chunk_rows: int, now: datetime, after_chunk) -> 
                                      currency=job.operator.default_currency, now=now,
                                      naive_times=profile.naive_times,
                                      formats=profile.day_first_formats)
-            stage = (CdrStage(operator_id=job.operator_id, source=ChargingSession.Source.CSV,
-                              cdr_import_id=job.pk, now=now) if job.strict else None)
-            batch: list[Record | RowError] = []
-            skip_to = job.line_committed
-            for item in records_from_rows(sniffed.header_map, source.rows()):
-                if item.row <= skip_to:
-                    continue
-                batch.append(item)
-                if len(batch) >= chunk_rows:
-                    _chunk(job, batch, validator, stage, source, now, timings)
-                    batch = []
-                    if after_chunk is not None:
-                        after_chunk(job)
-            if batch:
-                _chunk(job, batch, validator, stage, source, now, timings)
-                if after_chunk is not None:
-                    after_chunk(job)
-            if stage is not None:
-                _finish_strict(job, stage)
+            writer = _ChunkWriter(job, now=now, timings=timings, after_chunk=after_chunk)
+            if _pipelined():
+                writer = _ThreadedChunkWriter(writer)
+            writer.start()
+            try:
+                for chunk in _chunks(records_from_rows(sniffed.header_map, source.rows()),
+                                     chunk_rows, skip_to=job.line_committed):
+                    began = time.monotonic()
+                    valid, refused = _validate(chunk, validator)
+                    timings["validate"] += time.monotonic() - began
+                    writer.put(_Checked(valid, refused, rows=len(chunk), last_row=chunk[-1].row,
+                                        bytes_read=source.bytes_read))
+            except BaseException:
+                writer.abort()
+                raise
+            writer.finish()
     except (OperationalError, InterfaceError):
         raise  # the database went away: the task retries, and resumes from the checkpoint
     except Exception as exc:
@@ -247,34 +246,162 @@ def _process(job: CdrImport, *, chunk_rows: int, now: datetime, after_chunk) -> 
     return job
 
 
-def _chunk(job: CdrImport, batch: list, validator: CdrValidator, stage: CdrStage | None,
-           source: CsvSource, now: datetime, timings: dict) -> None:
-    began = time.monotonic()
-    records = [item for item in batch if isinstance(item, Record)]
-    refused = [item for item in batch if isinstance(item, RowError)]
+def _chunks(items, size: int, *, skip_to: int):
+    """Lists of ``size`` records (and refused rows), after the rows a checkpoint covers."""
+    batch = []
+    for item in items:
+        if item.row <= skip_to:
+            continue
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _validate(chunk: list, validator: CdrValidator) -> tuple[list[ValidCdr], list[RowError]]:
+    refused = [item for item in chunk if isinstance(item, RowError)]
     valid: list[ValidCdr] = []
-    for outcome in validator.validate(records):
+    for outcome in validator.validate([item for item in chunk if isinstance(item, Record)]):
         if isinstance(outcome, RowError):
             refused.append(outcome)
         else:
             valid.append(outcome)
-    validated = time.monotonic()
-    with transaction.atomic():
-        if stage is not None:
-            stored = stage.add(valid)
-        else:
-            stored = store(operator_id=job.operator_id, cdrs=valid,
-                           source=ChargingSession.Source.CSV, cdr_import_id=job.pk, now=now)
-        _write_errors(job.pk, refused, stored)
-        last_row = batch[-1].row
-        _update(job.pk, rows=F("rows") + len(batch), imported=F("imported") + len(
-            stored.imported), duplicates=F("duplicates") + len(stored.duplicates),
-            conflicts=F("conflicts") + len(stored.conflicts),
-            errors=F("errors") + len(refused), rows_committed=F("rows_committed") + len(batch),
-            line_committed=last_row, bytes_read=source.bytes_read,
-            heartbeat_at=timezone.now())
-    timings["validate"] += validated - began
-    timings["store"] += time.monotonic() - validated
+    refused.sort(key=lambda e: e.row or 0)
+    return valid, refused
+
+
+@dataclass
+class _Checked:
+    """A validated chunk on its way to the database."""
+
+    valid: list[ValidCdr]
+    refused: list[RowError]
+    rows: int
+    last_row: int
+    bytes_read: int
+
+
+class _ChunkWriter:
+    """Writes validated chunks, each in one transaction with the job's counters and checkpoint;
+    for a strict job, stages them and stores them (or not) at the end."""
+
+    def __init__(self, job: CdrImport, *, now: datetime, timings: dict, after_chunk) -> None:
+        self.job = job
+        self.now = now
+        self.timings = timings
+        self.after_chunk = after_chunk
+        self.stage: CdrStage | None = None
+
+    def start(self) -> None:
+        if self.job.strict:
+            self.stage = CdrStage(operator_id=self.job.operator_id,
+                                  source=ChargingSession.Source.CSV, cdr_import_id=self.job.pk,
+                                  now=self.now)
+
+    def put(self, checked: _Checked) -> None:
+        began = time.monotonic()
+        job = self.job
+        with transaction.atomic():
+            if self.stage is not None:
+                stored = self.stage.add(checked.valid)
+            else:
+                stored = store(operator_id=job.operator_id, cdrs=checked.valid,
+                               source=ChargingSession.Source.CSV, cdr_import_id=job.pk,
+                               now=self.now)
+            _write_errors(job.pk, checked.refused, stored)
+            _update(job.pk, rows=F("rows") + checked.rows,
+                    imported=F("imported") + len(stored.imported),
+                    duplicates=F("duplicates") + len(stored.duplicates),
+                    conflicts=F("conflicts") + len(stored.conflicts),
+                    errors=F("errors") + len(checked.refused),
+                    rows_committed=F("rows_committed") + checked.rows,
+                    line_committed=checked.last_row, bytes_read=checked.bytes_read,
+                    heartbeat_at=timezone.now())
+        self.timings["store"] += time.monotonic() - began
+        if self.after_chunk is not None:
+            self.after_chunk(job)
+
+    def finish(self) -> None:
+        if self.stage is not None:
+            _finish_strict(self.job, self.stage)
+
+    def abort(self) -> None:
+        pass
+
+
+class _ThreadedChunkWriter:
+    """The same writer on a thread with a database connection of its own, so that reading and
+    validating the next chunk (Python) overlaps with storing this one (the database server).
+    At most two validated chunks wait in between, so memory stays bounded. Chunks are written
+    in order; an error in the writer stops the reading, and the other way round."""
+
+    def __init__(self, writer: _ChunkWriter) -> None:
+        self.writer = writer
+        self.queue: queue.Queue = queue.Queue(maxsize=2)
+        self.error: BaseException | None = None
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"cdr-import-{writer.job.pk}",
+                                       daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.writer.start()
+            while True:
+                checked = self.queue.get()
+                if checked is None or self.stopped.is_set():
+                    break
+                self.writer.put(checked)
+            if not self.stopped.is_set():
+                self.writer.finish()
+        except BaseException as exc:  # handed to the reading thread
+            self.error = exc
+            self.stopped.set()
+        finally:
+            connection.close()
+
+    def put(self, checked: _Checked) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(checked, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        self._raise()
+
+    def finish(self) -> None:
+        self._send_end()
+        self.thread.join()
+        self._raise()
+
+    def abort(self) -> None:
+        self.stopped.set()
+        self._send_end()
+        self.thread.join()
+
+    def _send_end(self) -> None:
+        while self.thread.is_alive():
+            try:
+                self.queue.put(None, timeout=0.5)
+                return
+            except queue.Full:
+                if self.stopped.is_set():
+                    return
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+
+def _pipelined() -> bool:
+    """Write on a thread of its own only on PostgreSQL, and not inside a transaction (the
+    writer's connection would not see what the caller has not committed)."""
+    return (settings.CDR_IMPORT_PIPELINE
+            and connection.vendor == "postgresql" and not connection.in_atomic_block)
 
 
 _ERROR_FIELDS = ("cdr_import_id", "row", "cdr_id", "column", "value", "reason", "kind", "cells")

@@ -5,6 +5,7 @@ import threading
 import pytest
 from django.db import connection
 
+from emobility.cdrs import jobs
 from emobility.cdrs.jobs import cdr_import_process
 from emobility.models import CdrImport, ChargingSession
 
@@ -60,3 +61,37 @@ def test_one_job_started_twice_at_once_runs_once(tnet):
     # never read the file (one attempt), and every row was counted once.
     assert (job.rows, job.imported, job.duplicates, job.attempts) == (N, N, 0, 1)
     assert ChargingSession.objects.count() == N
+
+
+@pytest.mark.xdist_group("import-concurrency")
+def test_outside_a_transaction_the_writer_thread_counts_the_same(tnet):
+    assert jobs._pipelined()  # committed data, PostgreSQL: reading and writing overlap
+    rows = [row("A"), row("B"), row("A"), row("B", energy="1"), row("bad", energy="x"),
+            row("C")] * 3
+    job = make_job(tnet.operator, csv_bytes(CANONICAL, rows))
+    cdr_import_process(cdr_import_id=job.pk, chunk_rows=2)
+    job.refresh_from_db()
+    assert (job.rows, job.imported, job.duplicates, job.conflicts, job.errors) == (
+        18, 3, 9, 3, 3)
+    strict = make_job(tnet.operator, csv_bytes(CANONICAL, [row("D"), row("E", energy="x")]),
+                      strict=True)
+    cdr_import_process(cdr_import_id=strict.pk, chunk_rows=1)
+    strict.refresh_from_db()
+    assert strict.status == CdrImport.Status.REJECTED and strict.errors == 2
+    assert not ChargingSession.objects.filter(external_id="D").exists()
+
+
+@pytest.mark.xdist_group("import-concurrency")
+def test_an_error_in_the_writer_thread_fails_the_job_and_stops_the_reading(tnet, monkeypatch):
+    job = make_job(tnet.operator, csv_bytes(CANONICAL, [row(f"C{i}") for i in range(50)]))
+    calls = []
+
+    def broken(**kwargs):
+        calls.append(1)
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(jobs, "store", broken)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        cdr_import_process(cdr_import_id=job.pk, chunk_rows=2)
+    job.refresh_from_db()
+    assert job.status == CdrImport.Status.FAILED and job.rows == 0 and calls == [1]
