@@ -25,12 +25,13 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from emobility.models import Customer, Evse
+from emobility.models import ChargingSession, Customer, Evse
 
 from .models import (
     CustomerTariffGroup,
     PriceIndex,
     PriceIndexValue,
+    SessionPrice,
     TariffAssignment,
     TariffGroup,
     TariffVersion,
@@ -387,3 +388,24 @@ def version_ocpi(version: TariffVersion, *, day: date | None = None,
     except PricingInputError as exc:
         raise NotExportable(f"Cannot export {label} for {day:%Y-%m-%d} ({tz.key}): "
                             f"{' '.join(str(exc).split())}.") from exc
+
+
+def session_ratings(*, session_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Where rating left these sessions: ``{"status": ...}`` with the current price's
+    ``currency`` and ``total_cost`` (``excl_vat``/``incl_vat`` as strings with the currency's
+    minor unit, as the breakdown holds them) when rated, the ``reason`` when rating failed.
+    Two queries whatever the number of sessions."""
+    ids = list(session_ids)
+    out: dict[int, dict[str, Any]] = {}
+    for pk, status, reason in ChargingSession.objects.filter(pk__in=ids).values_list(
+            "pk", "status", "rating_failure_reason"):
+        out[pk] = {"status": status}
+        if reason:
+            out[pk]["reason"] = reason
+    prices = SessionPrice.objects.filter(session_id__in=ids, is_current=True).values_list(
+        "session_id", "total_incl_vat_currency", "breakdown__total_cost")
+    for pk, currency, total in prices:
+        if pk in out and isinstance(total, dict):
+            out[pk].update(currency=currency, total_cost={
+                "excl_vat": str(total.get("excl_vat")), "incl_vat": str(total.get("incl_vat"))})
+    return out

@@ -35,7 +35,8 @@ class Unprocessable(exceptions.APIException):
     default_code = "unprocessable"
 
 
-#: codes of the envelope for DRF's own exceptions, where its code is not the clearest
+#: codes of the envelope for DRF's own exceptions (exactly these classes), where its code is not
+#: the clearest
 CODES = {
     exceptions.ValidationError: "invalid",
     exceptions.ParseError: "malformed_json",
@@ -118,7 +119,7 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ValidationError):
         response.data = validation_body(exc.detail)
         return response
-    code = next((c for cls, c in CODES.items() if isinstance(exc, cls)), None)
+    code = CODES.get(type(exc))  # a subclass (e.g. MalformedUpload) keeps its own code
     if code is None:
         detail = getattr(exc, "detail", None)
         code = getattr(detail, "code", None) or getattr(exc, "default_code", "error")

@@ -22,3 +22,20 @@ class ActsForAnOperator(permissions.BasePermission):
             return True
         ids = operator_ids_for_user(user)
         return ids is None or bool(ids)
+
+
+class MayWrite(permissions.BasePermission):
+    """Writes (``POST``, …) need the view's ``write_permission`` (a Django permission such as
+    ``emobility.add_cdrimport``) when a signed-in user makes them: a viewer may read but not
+    import. A request with an API key acts for the key's operator and may write."""
+
+    message = _("Your role does not allow this (ask a finance user or a manager).")
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        user = request.user
+        if isinstance(user, ApiKeyPrincipal):
+            return True
+        perm = getattr(view, "write_permission", None)
+        return perm is None or bool(user and user.has_perm(perm))

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import InterfaceError, OperationalError, connection, transaction
@@ -99,8 +100,8 @@ def cdr_import_create(*, operator: Operator, upload: UploadedFile | File, door: 
     if not any(True for _ in _first_rows(source)):
         raise ImportFileError("The file has a header but no rows.")
     upload.seek(0)
-    job = CdrImport(operator=operator, created_by=actor if getattr(
-        actor, "is_authenticated", False) else None, door=door, file_name=name,
+    job = CdrImport(operator=operator, created_by=actor if isinstance(
+        actor, get_user_model()) else None, door=door, file_name=name,
         file_size=size, profile=sniffed.header_map.profile.name, strict=strict,
         header=list(sniffed.header_map.header),
         file_format=_format(sniffed))
@@ -435,6 +436,8 @@ def _finish_strict(job: CdrImport, stage: CdrStage) -> None:
         _update(job.pk, status=Status.REJECTED, imported=0, errors=F("errors") + moved,
                 message=reason, finished_at=timezone.now(), heartbeat_at=timezone.now())
     stage.discard()
+    job.refresh_from_db()
+    cdr_import_write_report(job)
 
 
 def _stage_to_errors(job: CdrImport, stage: CdrStage) -> int:

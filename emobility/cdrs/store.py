@@ -52,7 +52,7 @@ class Stored:
 
 
 def _conflict_reason(first_row: int | None) -> str:
-    where = f" on row {first_row}" if first_row else ""
+    where = f" on row {first_row}" if first_row is not None else ""
     return (f"cdr_id: a CDR with this id was already received{where} with other content; "
             f"the stored one is kept (send a correction as a new CDR id)")
 

@@ -19,6 +19,7 @@ Rules (each is documented in docs/cdr-csv.md and tested):
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -259,14 +260,50 @@ def _plain(number: Decimal | None) -> str:
     return "" if number is None else format(number, "f")
 
 
+def _instant(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return text
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat()
+
+
+def _canonical(value: Any, key: str = "") -> Any:
+    """OCPI charging periods with their numbers and times written one way (``20.50`` = ``20.5``,
+    ``…Z`` = ``…+00:00``) and their dimensions in one order."""
+    if isinstance(value, dict):
+        return {k: _canonical(v, k) for k, v in value.items()}
+    if isinstance(value, list):
+        items = [_canonical(v) for v in value]
+        if key == "dimensions":
+            items.sort(key=lambda d: json.dumps(d, sort_keys=True))
+        return items
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int | Decimal):
+        return "n:" + format(Decimal(value).normalize(), "f")
+    if key == "start_date_time":
+        return _instant(value)
+    return value
+
+
 def fingerprint(cdr: ValidCdr) -> str:
     """A digest of the record's content as stored: the same CDR sent again, from any door and
-    however its numbers and times were written, has the same fingerprint."""
+    however its numbers and times were written, has the same fingerprint. An OCPI CDR's charging
+    periods (they decide its price) are part of it; a CDR without periods has the fingerprint of
+    the CSV row of the same session."""
+    periods = cdr.raw.get("charging_periods") if isinstance(cdr.raw, dict) else None
     parts = (cdr.external_id, cdr.start.isoformat(), cdr.end.isoformat(), cdr.evse.evse_id,
              _plain(cdr.energy_kwh), cdr.token.uid, cdr.contract_id, cdr.auth_method,
              cdr.authorization_reference, str(cdr.charging_seconds), str(cdr.parking_seconds),
              _plain(cdr.max_power_kw), _plain(cdr.meter_start_wh), _plain(cdr.meter_stop_wh),
              cdr.session_id, cdr.currency, _plain(cdr.cpo_cost_excl_vat), cdr.tariff_id)
+    if periods:
+        parts += (json.dumps(_canonical(periods), sort_keys=True, separators=(",", ":")),)
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:32]
 
 

@@ -135,6 +135,9 @@ def test_strict_imports_nothing_when_a_row_fails_and_every_row_is_in_the_report(
     assert set(ChargingSession.objects.values_list("external_id", flat=True)) == {"OLD"}
     kinds = dict(CdrImportError.objects.filter(cdr_import=job).values_list("cdr_id", "kind"))
     assert kinds == {"N1": "strict", "N2": "error", "N3": "strict"}
+    report = report_rows(job)
+    assert [r["cdr_id"] for r in report] == ["N1", "N2", "N3"]
+    assert report[0]["reason"].startswith("not imported: the import is strict")
 
 
 def test_strict_with_a_conflict_imports_nothing(net):

@@ -1,0 +1,3 @@
+"""Fixtures shared by the functional tests."""
+
+from .cdr_helpers import cdr_net, other_net  # noqa: F401  (fixtures of the CDR intake API)
