@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from emobility.admin import ChargingSessionAdmin
 from emobility.admin_scoping import OperatorScopedAdmin
+from emobility.cdrs.jobs import session_ids_of_import
 from emobility.models import ChargingSession, Location
 
 from .forms import PeakOffPeakForm
@@ -490,7 +491,8 @@ def _lines_table(breakdown: dict):
 
 
 class ChargingSessionWithPriceAdmin(ChargingSessionAdmin):
-    """Sessions with their current price, its breakdown and history, and the rating actions."""
+    """Sessions with their current price, its breakdown and history, and the rating actions;
+    sessions imported through the import-export door are rated here, once stored."""
 
     actions = ["rate_selected", "rerate_selected"]
 
@@ -613,6 +615,15 @@ class ChargingSessionWithPriceAdmin(ChargingSessionAdmin):
                                   actor=request.user,
                                   reason=f"Re-rated in the admin by {request.user}")
         self._report(request, outcome)
+
+    def rate_imported_sessions(self, request, cdr_import):
+        """The import-export door stored these sessions (``emobility.admin_import_export``):
+        rate them now, as an import job's task does after its import."""
+        ids = session_ids_of_import(cdr_import_id=cdr_import.pk)
+        if ids:
+            sessions_rate(session_ids=ids, trigger=RatingRun.Trigger.IMPORT, actor=request.user,
+                          reason=f"CDR import #{cdr_import.pk} ({cdr_import.file_name}), "
+                                 f"admin import-export")
 
     def _report(self, request, outcome):
         run = outcome.run

@@ -23,7 +23,7 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,7 +40,7 @@ from ..models import CdrImport, CdrImportError, ChargingSession, Operator
 from ..spreadsheet import spreadsheet_safe
 from . import profiles
 from .reader import CsvSource, ImportFileError
-from .store import CdrStage, StagingRace, Stored, store
+from .store import CdrStage, StagingRace, store
 from .validation import CdrValidator, Record, RowError, ValidCdr, records_from_rows
 
 logger = logging.getLogger(__name__)
@@ -104,7 +104,8 @@ def cdr_import_create(*, operator: Operator, upload: UploadedFile | File, door: 
         actor, get_user_model()) else None, door=door, file_name=name,
         file_size=size, profile=sniffed.header_map.profile.name, strict=strict,
         header=list(sniffed.header_map.header),
-        file_format=_format(sniffed))
+        file_format=file_format(sniffed.header_map, encoding=sniffed.encoding,
+                                delimiter=sniffed.delimiter))
     job.file.save(name, upload, save=False)
     job.save()
     return job
@@ -117,11 +118,13 @@ def _first_rows(source: CsvSource, n: int = 1):
         yield row
 
 
-def _format(sniffed: Sniffed) -> dict:
+def file_format(header_map: profiles.HeaderMap, *, encoding: str, delimiter: str,
+                **more) -> dict:
+    """What was detected of a file, as a job records it."""
     names = {",": "comma", ";": "semicolon", "\t": "tab"}
-    return {"encoding": sniffed.encoding, "delimiter": names.get(sniffed.delimiter, "comma"),
-            "profile": sniffed.header_map.profile.name,
-            "ignored_columns": sniffed.header_map.ignored[:50]}
+    return {"encoding": encoding, "delimiter": names.get(delimiter, "comma"),
+            "profile": header_map.profile.name, "ignored_columns": header_map.ignored[:50],
+            **more}
 
 
 # --- running a job ----------------------------------------------------------------------------
@@ -311,7 +314,8 @@ class _ChunkWriter:
                 stored = store(operator_id=job.operator_id, cdrs=checked.valid,
                                source=ChargingSession.Source.CSV, cdr_import_id=job.pk,
                                now=self.now)
-            _write_errors(job.pk, checked.refused, stored)
+            cdr_import_write_errors(job.pk, refused=checked.refused,
+                                    conflicts=stored.conflicts)
             _update(job.pk, rows=F("rows") + checked.rows,
                     imported=F("imported") + len(stored.imported),
                     duplicates=F("duplicates") + len(stored.duplicates),
@@ -408,12 +412,14 @@ def _pipelined() -> bool:
 _ERROR_FIELDS = ("cdr_import_id", "row", "cdr_id", "column", "value", "reason", "kind", "cells")
 
 
-def _write_errors(job_id: int, refused: list[RowError], stored: Stored) -> None:
-    rows = [(job_id, e.row, e.external_id[:64], e.column[:64], e.value[:200], e.reason,
+def cdr_import_write_errors(cdr_import_id: int, *, refused: Sequence[RowError],
+                            conflicts: Sequence[tuple[ValidCdr, str]]) -> int:
+    """The job's rows that were refused or in conflict (lines of its error report)."""
+    rows = [(cdr_import_id, e.row, e.external_id[:64], e.column[:64], e.value[:200], e.reason,
              "error", e.raw) for e in refused]
-    rows += [(job_id, c.row, c.external_id, "cdr_id", c.external_id, reason, "conflict", c.raw)
-             for c, reason in stored.conflicts]
-    copy_insert(CdrImportError, _ERROR_FIELDS, rows)
+    rows += [(cdr_import_id, c.row, c.external_id, "cdr_id", c.external_id, reason, "conflict",
+              c.raw) for c, reason in conflicts]
+    return copy_insert(CdrImportError, _ERROR_FIELDS, rows)
 
 
 def _finish_strict(job: CdrImport, stage: CdrStage) -> None:

@@ -115,9 +115,9 @@ def _stored(cdr: ValidCdr, statuses: dict[int, str], first: dict[str, ValidCdr],
     earlier = first[cdr.external_id]
     in_list = earlier is not cdr
     status = statuses[id(cdr)]
-    if status == DUPLICATE and in_list and statuses[id(earlier)] == CONFLICT:
+    if status == CONFLICT and in_list and cdr.fingerprint == earlier.fingerprint:
         # the same as an earlier CDR of the list that conflicts with the stored one
-        status, in_list = CONFLICT, False
+        in_list = False
     if status == IMPORTED:
         return Received(index=cdr.row, cdr_id=cdr.external_id, status=status,
                         session_id=session_id)

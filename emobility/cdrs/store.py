@@ -78,20 +78,32 @@ def _row(cdr: ValidCdr, operator_id: int, source: str, cdr_import_id: int | None
             cdr_import_id, cdr.row)
 
 
-def _unique(cdrs: Sequence[ValidCdr], result: Stored) -> list[ValidCdr]:
-    """The first CDR of each id; a later one is a duplicate or a conflict of the first."""
+def _unique(cdrs: Sequence[ValidCdr]) -> tuple[list[ValidCdr], list[tuple[ValidCdr, ValidCdr]]]:
+    """The first CDR of each id, and the later ones with the first they repeat."""
     first: dict[str, ValidCdr] = {}
-    unique = []
+    unique, repeats = [], []
     for cdr in cdrs:
         seen = first.get(cdr.external_id)
         if seen is None:
             first[cdr.external_id] = cdr
             unique.append(cdr)
-        elif seen.fingerprint == cdr.fingerprint:
-            result.duplicates.append(cdr)
         else:
-            result.conflicts.append((cdr, _conflict_reason(seen.row)))
-    return unique
+            repeats.append((cdr, seen))
+    return unique, repeats
+
+
+def _repeats(repeats: list[tuple[ValidCdr, ValidCdr]], result: Stored) -> None:
+    """A later CDR of an id is a conflict when its content differs from the first one's, or
+    when the first one is itself in conflict with the stored CDR (it is not that CDR either);
+    otherwise a duplicate."""
+    in_conflict = {id(cdr): reason for cdr, reason in result.conflicts}
+    for cdr, first in repeats:
+        if cdr.fingerprint != first.fingerprint:
+            result.conflicts.append((cdr, _conflict_reason(first.row)))
+        elif id(first) in in_conflict:
+            result.conflicts.append((cdr, in_conflict[id(first)]))
+        else:
+            result.duplicates.append(cdr)
 
 
 def _classify(cdrs: Sequence[ValidCdr], stored: dict[str, tuple[str, int | None]],
@@ -137,9 +149,15 @@ def store(*, operator_id: int, cdrs: Sequence[ValidCdr], source: str,
           cdr_import_id: int | None, now: datetime) -> Stored:
     """Store ``cdrs`` as imported sessions. Call it inside a transaction."""
     result = Stored()
-    unique = _unique(cdrs, result)
-    if not unique:
-        return result
+    unique, repeats = _unique(cdrs)
+    if unique:
+        _store_unique(operator_id, unique, source, cdr_import_id, now, result)
+    _repeats(repeats, result)
+    return result
+
+
+def _store_unique(operator_id: int, unique: list[ValidCdr], source: str,
+                  cdr_import_id: int | None, now: datetime, result: Stored) -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             _temp_table(cursor, "cdr_chunk")
@@ -151,7 +169,7 @@ def store(*, operator_id: int, cdrs: Sequence[ValidCdr], source: str,
         if rest:
             _classify(rest, _stored_fingerprints(operator_id, [c.external_id for c in rest]),
                       result)
-        return result
+        return
     existing = _stored_fingerprints(operator_id, [c.external_id for c in unique])
     new = [c for c in unique if c.external_id not in existing]
     _classify([c for c in unique if c.external_id in existing], existing, result)
@@ -160,7 +178,6 @@ def store(*, operator_id: int, cdrs: Sequence[ValidCdr], source: str,
                                                    False), strict=True)))
          for c in new], batch_size=500)
     result.imported += new
-    return result
 
 
 class StagingRace(RuntimeError):
@@ -189,7 +206,7 @@ class CdrStage:
         """Stage ``cdrs``: those already stored as sessions are duplicates or conflicts, as are
         those staged before with the same id; the rest wait for ``commit``."""
         result = Stored()
-        unique = _unique(cdrs, result)
+        unique, repeats = _unique(cdrs)
         stored = _stored_fingerprints(self.operator_id, [c.external_id for c in unique])
         _classify([c for c in unique if c.external_id in stored], stored, result)
         unique = [c for c in unique if c.external_id not in stored]
@@ -214,6 +231,7 @@ class CdrStage:
                     result.imported.append(cdr)
                 else:
                     _classify([cdr], {cdr.external_id: (seen.fingerprint, seen.row)}, result)
+        _repeats(repeats, result)
         self.count += len(result.imported)
         return result
 
