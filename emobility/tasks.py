@@ -2,7 +2,8 @@
 
 - ``emobility.import_cdrs``: an import job from start to end. It imports the file (resuming from
   the job's checkpoint if an earlier attempt died), then rates the sessions it imported with the
-  tariffs app's rating service, then ends the job with its error report. Redelivered after a
+  tariffs app's rating service and settles them with the promotions app's (coupons, then
+  prepaid credit), then ends the job with its error report. Redelivered after a
   worker is lost (``acks_late``); a second delivery while the first still runs does nothing (the
   job's lock).
 - ``emobility.resume_stalled_imports``: on the beat schedule (every 5 minutes, editable in the
@@ -55,8 +56,9 @@ def import_cdrs(cdr_import_id: int, chunk_rows: int | None = None) -> dict | Non
 def run_import_job(cdr_import_id: int, *, chunk_rows: int | None = None,
                    after_chunk=None) -> dict | None:
     """The import job's workflow (the task's body; the command line runs it in-process):
-    import the file, rate what it imported, end the job. Returns the summary, or ``None`` when
-    another worker is running the job."""
+    import the file, rate and settle what it imported, end the job. Returns the summary, or
+    ``None`` when another worker is running the job."""
+    from promotions.services import sessions_settle
     from tariffs.models import RatingRun
     from tariffs.services import sessions_rate
 
@@ -81,6 +83,11 @@ def run_import_job(cdr_import_id: int, *, chunk_rows: int | None = None,
                                     progress=progress)
             rated += outcome.run.rated
             failed += outcome.run.failed
+        # Settled at once: coupons, then prepaid credit (promotions).
+        settle_ids = session_ids_of_import(cdr_import_id=job.pk,
+                                           statuses=(ChargingSession.Status.RATED,))
+        for start in range(0, len(settle_ids), RATING_CHUNK):
+            sessions_settle(session_ids=settle_ids[start:start + RATING_CHUNK])
         # Counted from the sessions, so those a previous attempt rated before it died count too.
         counts = import_session_counts(cdr_import_id=job.pk)
         job = cdr_import_finish(

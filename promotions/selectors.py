@@ -85,3 +85,12 @@ def session_ids_to_settle(*, operator_id: int | None = None) -> list[int]:
 def operator_ids_with_rated_sessions() -> list[int]:
     return list(ChargingSession.objects.filter(status=ChargingSession.Status.RATED)
                 .order_by("operator_id").values_list("operator_id", flat=True).distinct())
+
+
+def settlement_summaries(*, session_ids) -> dict[int, dict[str, str]]:
+    """session id → what settling it did (amounts as strings), for the sessions settled."""
+    rows = Settlement.objects.filter(session_id__in=list(session_ids)).values_list(
+        "session_id", "currency", "discount_total", "credit_used", "amount_due")
+    return {pk: {"currency": str(currency), "discounts": str(discounts),
+                 "credit_used": str(credit), "amount_due": str(due)}
+            for pk, currency, discounts, credit, due in rows}

@@ -7,7 +7,8 @@
 
 Every one acts for the operator of the request (``request_operator``); another operator's job
 answers 404, like one that does not exist. The views compose the services of two apps: the
-intake's (``emobility.cdrs``) and rating (``tariffs.services.sessions_rate``).
+intake's (``emobility.cdrs``), rating (``tariffs.services.sessions_rate``) and settlement
+(``promotions.services.sessions_settle``: coupons, then prepaid credit).
 """
 
 import logging
@@ -41,6 +42,8 @@ from emobility.cdrs.reader import ImportFileError
 from emobility.cdrs.validation import ValidCdr
 from emobility.models import CdrImport, ChargingSession
 from emobility.tasks import import_cdrs
+from promotions.selectors import settlement_summaries
+from promotions.services import sessions_settle
 from tariffs.models import RatingRun
 from tariffs.pricing.errors import PricingInputError
 from tariffs.pricing.sessions import session_cdr
@@ -133,8 +136,10 @@ class CdrsApi(APIView):
         for name, outcome in (("imported", IMPORTED), ("duplicates", DUPLICATE),
                               ("conflicts", CONFLICT), ("refused", REFUSED)):
             counts[name] = sum(1 for r in received if r.status == outcome)
-        counts["rated"] = sum(1 for r in ratings.values()
-                              if r["status"] == ChargingSession.Status.RATED)
+        priced = (ChargingSession.Status.RATED, ChargingSession.Status.SETTLED)
+        counts["rated"] = sum(1 for r in ratings.values() if r["status"] in priced)
+        counts["settled"] = sum(1 for r in ratings.values()
+                                if r["status"] == ChargingSession.Status.SETTLED)
         counts["rating_failed"] = sum(1 for r in ratings.values()
                                       if r["status"] == ChargingSession.Status.RATING_FAILED)
         body = {"counts": counts, "results": results}
@@ -163,7 +168,16 @@ class CdrsApi(APIView):
         except Exception:
             logger.exception("Rating CDRs received through the API failed; the sessions stay "
                              "imported")
-        return session_ratings(session_ids=session_ids)
+        try:
+            sessions_settle(session_ids=session_ids)
+        except Exception:
+            logger.exception("Settling CDRs received through the API failed; the sessions stay "
+                             "rated and the settlement task's safety net settles them")
+        ratings = session_ratings(session_ids=session_ids)
+        for session_id, settled in settlement_summaries(session_ids=session_ids).items():
+            if session_id in ratings:
+                ratings[session_id]["settlement"] = settled
+        return ratings
 
 
 # --- import jobs -------------------------------------------------------------------------------

@@ -141,6 +141,8 @@ def coupon_check(*, operator: Operator, code: str, customer: Customer,
                  at: datetime | None = None) -> CodeCheck:
     """Whether ``customer`` could redeem ``code`` now: the code and its coupon, or a
     ``RedemptionRefused`` that says why not. Reads only."""
+    if customer.operator_id != operator.pk:
+        raise RedemptionRefused("unknown_customer", "There is no such customer.")
     found = _find(operator, code, lock=False)
     refusal = _refusal(found.coupon, found.code, customer, at or timezone.now())
     if refusal is not None:

@@ -2,8 +2,9 @@
 
 Every change of a wallet locks its row first (then the lots it draws from, in id order), writes
 ledger entries, and moves ``Wallet.balance`` and each lot's ``remaining`` in the same
-transaction, so the balance is always the sum of the ledger and the sum of what the lots have
-left; the database refuses a negative balance or lot.
+transaction (new values computed in ``Decimal`` on the locked rows, never by SQL arithmetic,
+which SQLite does in floating point), so the balance is always the sum of the ledger and the
+sum of what the lots have left; the database refuses a negative balance or lot.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from emobility.models import ChargingSession, Customer
@@ -37,6 +37,8 @@ def _user(actor):
 def _amount(amount: Decimal, currency: str) -> Decimal:
     if not isinstance(amount, Decimal):
         raise CreditError("An amount is a Decimal.")
+    if minor_unit(currency) > 2:  # the ledger's columns hold cents
+        raise CreditError(f"Prepaid credit in {currency} is not supported.")
     if not amount.is_finite() or amount <= 0:
         raise CreditError("The amount must be more than 0.")
     if round_money(amount, currency) != amount:
@@ -69,8 +71,8 @@ def _add_lot(wallet: Wallet, *, kind: str, amount: Decimal, at: datetime, reason
         credit=Credit.GRANTED if kind == Kind.GRANT else Credit.PURCHASED, amount=amount,
         remaining=amount, expires_at=expires_at, reason=reason[:300],
         created_by=_user(actor), idempotency_key=idempotency_key, created_at=at)
-    Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") + amount, updated_at=at)
     wallet.balance += amount
+    Wallet.objects.filter(pk=wallet.pk).update(balance=wallet.balance, updated_at=at)
     return entry
 
 
@@ -81,10 +83,10 @@ def _draw(wallet: Wallet, lot: LedgerEntry, *, kind: str, amount: Decimal, at: d
                         credit=lot.credit, amount=-amount, lot=lot, reason=reason[:300],
                         session_id=session_id, created_by=_user(actor), created_at=at)
     entry.save()
-    LedgerEntry.objects.filter(pk=lot.pk).update(remaining=F("remaining") - amount)
-    Wallet.objects.filter(pk=wallet.pk).update(balance=F("balance") - amount, updated_at=at)
     lot.remaining -= amount
     wallet.balance -= amount
+    LedgerEntry.objects.filter(pk=lot.pk).update(remaining=lot.remaining)
+    Wallet.objects.filter(pk=wallet.pk).update(balance=wallet.balance, updated_at=at)
     return entry
 
 
@@ -117,8 +119,11 @@ def top_up_bounds(operator_id: int) -> tuple[Decimal, Decimal]:
 def top_up_request(*, customer: Customer, amount: Decimal, idempotency_key: str,
                    currency: str | None = None, actor=None) -> TopUp:
     """A driver asks to buy credit (handed to payments). The same key again is the same request
-    (the same amount, or a refusal): it never makes a second one."""
+    (the same amount, or a refusal): it never makes a second one. The top-up returned has
+    ``created`` true when this call made it."""
     currency = (currency or str(customer.currency)).upper()
+    if customer.status != Customer.Status.ACTIVE:
+        raise CreditError("This customer account is blocked.")
     _amount(amount, currency)
     key = idempotency_key.strip()
     if not key or len(key) > 100:
@@ -131,13 +136,16 @@ def top_up_request(*, customer: Customer, amount: Decimal, idempotency_key: str,
     if existing is None:
         try:
             with transaction.atomic():
-                return TopUp.objects.create(operator_id=customer.operator_id, wallet=wallet,
-                                            amount=amount, idempotency_key=key,
-                                            requested_by=_user(actor))
+                top_up = TopUp.objects.create(operator_id=customer.operator_id, wallet=wallet,
+                                              amount=amount, idempotency_key=key,
+                                              requested_by=_user(actor))
+            top_up.created = True
+            return top_up
         except IntegrityError:
             existing = TopUp.objects.get(wallet=wallet, idempotency_key=key)
     if existing.amount != amount:
         raise CreditError("This idempotency key was used for a top-up of another amount.")
+    existing.created = False
     return existing
 
 

@@ -99,7 +99,7 @@ def test_the_job_runs_after_the_commit_and_its_status_tells_the_outcome(client, 
     assert floats_in(body) == []
     assert body["links"]["errors"] == f"http://testserver/api/v1/cdr-imports/{job.pk}/errors.csv"
     sessions = ChargingSession.objects.filter(cdr_import=job)
-    assert {s.external_id: s.status for s in sessions} == {"CDR-1": "rated", "CDR-2": "rated"}
+    assert {s.external_id: s.status for s in sessions} == {"CDR-1": "settled", "CDR-2": "settled"}
     assert {s.source for s in sessions} == {ChargingSession.Source.CSV}
 
 

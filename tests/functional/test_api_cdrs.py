@@ -55,13 +55,15 @@ def refused(client, net, cdr, field, reason_part) -> dict:
 def test_one_ocpi_cdr_is_stored_as_it_was_received_and_rated_at_once(client, cdr_net):
     data = ok(post(client, ocpi_cdr(), cdr_net.key))
     assert data["counts"] == {"received": 1, "imported": 1, "duplicates": 0, "conflicts": 0,
-                              "refused": 0, "rated": 1, "rating_failed": 0}
+                              "refused": 0, "rated": 1, "settled": 1, "rating_failed": 0}
     result = data["results"][0]
     session = ChargingSession.objects.get()
     assert result == {
         "index": None, "cdr_id": "CDR-1", "status": "imported", "session": session.pk,
-        "rating": {"status": "rated", "currency": "EUR",
-                   "total_cost": {"excl_vat": "8.20", "incl_vat": "9.92"}}}
+        "rating": {"status": "settled", "currency": "EUR",
+                   "total_cost": {"excl_vat": "8.20", "incl_vat": "9.92"},
+                   "settlement": {"currency": "EUR", "discounts": "0.00",
+                                  "credit_used": "0.00", "amount_due": "9.92"}}}
     assert session.operator == cdr_net.operator and session.evse == cdr_net.evse
     assert session.token == cdr_net.token and session.customer == cdr_net.token.customer
     assert session.source == ChargingSession.Source.API
@@ -76,7 +78,7 @@ def test_one_ocpi_cdr_is_stored_as_it_was_received_and_rated_at_once(client, cdr
     assert session.cpo_cost_excl_vat.amount == Decimal("8.20")
     assert str(session.cpo_cost_excl_vat.currency) == "EUR"
     assert session.cdr_import is None and session.import_row is None
-    assert session.status == ChargingSession.Status.RATED
+    assert session.status == ChargingSession.Status.SETTLED  # rated, then settled at once
     # the CDR as received: numbers are the exact decimals that were sent, never floats
     assert session.raw == ocpi_cdr()
     assert session.raw["total_energy"] == Decimal("20.5")
@@ -265,7 +267,7 @@ def test_within_a_list_the_first_cdr_of_an_id_counts(client, cdr_net):
     assert results[1]["session"] == results[2]["session"] == results[0]["session"]
     assert ChargingSession.objects.get(external_id="A").energy_kwh == Decimal("20.5")
     assert data["counts"] == {"received": 4, "imported": 2, "duplicates": 1, "conflicts": 1,
-                              "refused": 0, "rated": 2, "rating_failed": 0}
+                              "refused": 0, "rated": 2, "settled": 2, "rating_failed": 0}
 
 
 def test_a_list_repeating_a_conflicting_cdr_reports_each_as_a_conflict(client, cdr_net):

@@ -98,7 +98,7 @@ def test_the_demo_has_realistic_tariffs_and_every_session_rated(capsys):
     from tariffs.models import PriceIndexValue, SessionPrice
 
     call_command("seed_demo")
-    assert not ChargingSession.objects.exclude(status="rated").exists()
+    assert not ChargingSession.objects.exclude(status="settled").exists()  # rated, then settled
     assert SessionPrice.objects.filter(is_current=True).count() == ChargingSession.objects.count()
     levels = set(SessionPrice.objects.values_list("level", flat=True))
     assert levels == {"evse", "station", "location", "region", "network"}
@@ -116,3 +116,34 @@ def test_the_demo_has_realistic_tariffs_and_every_session_rated(capsys):
     first = _rating_snapshot()
     call_command("seed_demo")
     assert _rating_snapshot() == first
+
+
+def test_the_demo_has_promotions_and_settles_every_session():
+    from django.db.models import Sum
+
+    from promotions.models import (
+        Coupon,
+        LedgerEntry,
+        PerkVoucher,
+        Redemption,
+        SessionDiscount,
+        Settlement,
+        Wallet,
+    )
+
+    call_command("seed_demo")
+    assert set(Coupon.objects.values_list("unit", flat=True)) == {"money", "sessions",
+                                                                  "percentage"}
+    assert Redemption.objects.count() == 20
+    assert set(LedgerEntry.objects.values_list("kind", flat=True)) >= {
+        "grant", "purchase", "consumption"}
+    assert Settlement.objects.count() == ChargingSession.objects.count()
+    assert SessionDiscount.objects.exists() and PerkVoucher.objects.exists()
+    for wallet in Wallet.objects.all():
+        total = LedgerEntry.objects.filter(wallet=wallet).aggregate(s=Sum("amount"))["s"]
+        assert wallet.balance == total >= 0
+    before = (Settlement.objects.count(), LedgerEntry.objects.count(),
+              Redemption.objects.count(), SessionDiscount.objects.count())
+    call_command("seed_demo")
+    assert (Settlement.objects.count(), LedgerEntry.objects.count(),
+            Redemption.objects.count(), SessionDiscount.objects.count()) == before

@@ -8,20 +8,23 @@ from emobility.demo import DEMO_PASSWORD, demo_cdr_file, seed_demo
 from emobility.models import CdrImport, Operator
 from emobility.selectors import session_counts_by_status
 from emobility.tasks import run_import_job
+from promotions.demo import seed_promotions
+from promotions.services import sessions_settle
 from tariffs.demo import seed_tariffs
 from tariffs.models import RatingRun
 from tariffs.services import sessions_rate
 
 
 class Command(BaseCommand):
-    help = ("Build the demo network, its tariffs, and rate its sessions (idempotent: running it "
-            "again leaves the same data).")
+    help = ("Build the demo network, its tariffs and promotions, and rate and settle its "
+            "sessions (idempotent: running it again leaves the same data).")
 
     def handle(self, *args, **options):
         today = timezone.localdate()
         with transaction.atomic():
             logins = seed_demo(today=today, log=self.stdout.write)
             seed_tariffs(today=today, log=self.stdout.write)
+            seed_promotions(today=today, log=self.stdout.write)
             for operator in Operator.objects.order_by("code"):
                 outcome = sessions_rate(operator_id=operator.pk,
                                         trigger=RatingRun.Trigger.DEMO)
@@ -32,6 +35,10 @@ class Command(BaseCommand):
                                   f"{sum(counts.values())} sessions rated")
                 for reason, count in outcome.failures.items():
                     self.stdout.write(self.style.WARNING(f"  {count} × {reason}"))
+                settled = sessions_settle(operator_id=operator.pk)
+                self.stdout.write(f"  {settled.settled} settled now ({settled.discounts} "
+                                  f"coupon discounts, {settled.credit_entries} payments from "
+                                  f"prepaid credit, {settled.vouchers} perk vouchers)")
         self._import_demo_file(today)
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Demo log-ins (password for all: {DEMO_PASSWORD})"))

@@ -31,7 +31,7 @@ def test_the_command_imports_and_prints_the_summary_line(net, tmp_path):
     with open(summary["error_report"], encoding="utf-8-sig") as report:
         assert "energy_kwh: is not a number" in report.read()
     assert "Importing:" in progress and "Rating:" in progress
-    assert ChargingSession.objects.filter(status="rated").count() == 2
+    assert ChargingSession.objects.filter(status="settled").count() == 2  # rated and settled
 
 
 def test_strict_and_profile_options(net, tmp_path):

@@ -51,7 +51,8 @@ def test_a_clean_file_is_imported_rated_and_linked_to_its_job(net):
     assert set(job.timings) >= {"validate", "store", "import", "rating", "total"}
     sessions = ChargingSession.objects.filter(cdr_import=job)
     assert sessions.count() == 5
-    assert set(sessions.values_list("status", flat=True)) == {ChargingSession.Status.RATED}
+    # rated, then settled (no coupons or credit here: the whole price is due)
+    assert set(sessions.values_list("status", flat=True)) == {ChargingSession.Status.SETTLED}
     first = sessions.get(external_id="CDR-0")
     assert first.import_row == 2 and first.customer == net.token.customer
     assert first.raw["energy_kwh"] == "20.5" and first.source == ChargingSession.Source.CSV
