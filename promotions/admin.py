@@ -11,6 +11,7 @@ change only through the services, here through the admin's actions and forms.
 from __future__ import annotations
 
 import csv
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
@@ -29,7 +30,9 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from emobility.admin_scoping import OperatorScopedAdmin
-from emobility.models import Operator
+from emobility.cdrs.jobs import session_ids_of_import
+from emobility.models import ChargingSession, Operator
+from emobility.money import round_money
 from emobility.selectors import operator_ids_for_user, scope_to_user
 from emobility.spreadsheet import spreadsheet_safe
 
@@ -68,6 +71,7 @@ from .services import (
     credit_take_back,
     perk_voucher_use,
     redemption_revoke,
+    sessions_settle,
 )
 from .services.coupons import normalise_code
 
@@ -81,8 +85,24 @@ def money(amount, currency) -> str:
     return "—" if amount is None else f"{currency} {amount}"
 
 
+def summed(value, currency) -> Decimal:
+    """A database sum as an amount of the currency (SQLite sums decimals without their
+    places)."""
+    if value is None:
+        return round_money(Decimal(0), currency)
+    return round_money(value if isinstance(value, Decimal) else Decimal(str(value)), currency)
+
+
 def when(moment) -> str:
     return "—" if moment is None else f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
+
+
+def moment_column(field: str, description):
+    """A list column showing a date and time compactly (``2026-10-01 08:00``, local time)."""
+    @admin.display(description=description, ordering=field)
+    def column(self, obj):
+        return when(getattr(obj, field)) if getattr(obj, field) else ""
+    return column
 
 
 def _table(headers, rows):
@@ -295,10 +315,18 @@ class CouponAdmin(PromotionsAdmin):
         queryset = scope_to_user(related._default_manager.all(), request.user)
         if db_field.name == "stations":
             queryset = queryset.select_related("location")
+        ids = operator_ids_for_user(request.user)
+        several = ids is None or len(ids) > 1
+        if several:
+            queryset = queryset.select_related("operator")
         kwargs["queryset"] = queryset
         field = super().formfield_for_manytomany(db_field, request, **kwargs)
-        if db_field.name == "stations":
-            field.label_from_instance = lambda s: f"{s.identity} · {s.location.name}"
+
+        def label(row):
+            text = (f"{row.identity} · {row.location.name}" if db_field.name == "stations"
+                    else str(row))
+            return f"{text} ({row.operator.name})" if several else text
+        field.label_from_instance = label
         return field
 
     # --- list and page columns
@@ -513,13 +541,14 @@ class CouponCodeAdmin(PromotionsAdmin):
     """The codes of every coupon: found by code or campaign. Made by generating a campaign or
     adding a public code on the coupon's page."""
 
-    list_display = ["code", "coupon", "campaign", "max_uses", "uses_count", "created_at"]
+    list_display = ["code", "coupon", "campaign", "max_uses", "uses_count", "created_at_shown"]
     list_filter = [("coupon", admin.RelatedOnlyFieldListFilter), OPERATOR_FILTER]
     search_fields = ["=code", "campaign"]
     list_select_related = ["coupon", "operator"]
     show_full_result_count = False
     readonly_fields = ["operator", "coupon", "code", "campaign", "max_uses", "uses_count",
                        "created_at"]
+    created_at_shown = moment_column("created_at", _("created at"))
 
     def has_add_permission(self, request):
         return False
@@ -540,7 +569,7 @@ class RedemptionAdmin(PromotionsAdmin):
     """Coupons customers hold. Made by redeeming a code (the add page is the redeem form),
     taken away by revoking; never edited by hand."""
 
-    list_display = ["code", "coupon", "customer", "redeemed_at", "status", "left"]
+    list_display = ["code", "customer", "coupon", "status", "left", "redeemed_at_shown"]
     list_filter = ["status", "door", ("coupon", admin.RelatedOnlyFieldListFilter),
                    OPERATOR_FILTER]
     search_fields = ["=code__code", "customer__name", "customer__reference", "coupon__name"]
@@ -550,6 +579,8 @@ class RedemptionAdmin(PromotionsAdmin):
     fields = ["coupon", "code", "customer", "status", "left", "redeemed_at", "redeemed_by",
               "door", "discounts_given"]
     readonly_fields = fields
+
+    redeemed_at_shown = moment_column("redeemed_at", _("redeemed at"))
 
     def has_change_permission(self, request, obj=None):
         # The model-level permission runs the actions; a redemption's page is read-only.
@@ -624,9 +655,9 @@ class LedgerEntryInline(ReadOnlyInline):
     fk_name = "wallet"
     verbose_name = _("ledger entry")
     verbose_name_plural = _("ledger (read-only; every change of the balance, oldest first)")
-    fields = ["number", "created_at_shown", "kind", "credit", "amount_shown",
-              "remaining_shown", "lot_number", "expires_at_shown", "reason", "session",
-              "created_by", "take_back"]
+    fields = ["number", "created_at_shown", "kind_shown", "amount_shown", "remaining_shown",
+              "take_back", "lot_number", "expires_at_shown", "reason", "session",
+              "created_by"]
     readonly_fields = fields
     ordering = ["created_at", "pk"]
     classes = ["promotions-rows"]
@@ -643,6 +674,13 @@ class LedgerEntryInline(ReadOnlyInline):
     @admin.display(description=_("created at"))
     def created_at_shown(self, obj):
         return when(obj.created_at)
+
+    @admin.display(description=_("kind (credit)"))
+    def kind_shown(self, obj):
+        if obj.kind in LedgerEntry.LOTS:
+            return obj.get_kind_display()
+        return format_html("{}<br><small>{}</small>", obj.get_kind_display(),
+                           _("%(credit)s credit") % {"credit": obj.get_credit_display()})
 
     @admin.display(description=_("expires at"))
     def expires_at_shown(self, obj):
@@ -699,13 +737,15 @@ class WalletAdmin(PromotionsAdmin):
     """Customers' prepaid credit: the balance, the read-only ledger and the top-ups. Credit is
     granted, refunded or voided through the services (the buttons), never typed in."""
 
-    list_display = ["customer", "currency", "balance_shown", "updated_at"]
+    list_display = ["customer", "currency", "balance_shown", "updated_at_shown"]
     list_filter = ["currency", OPERATOR_FILTER]
     search_fields = ["customer__name", "customer__reference"]
     list_select_related = ["customer", "operator"]
     fields = ["customer", "currency", "balance_shown", "credit_left", "ledger_check"]
     readonly_fields = fields
     inlines = [LedgerEntryInline, TopUpInline]
+
+    updated_at_shown = moment_column("updated_at", _("last change"))
 
     def has_add_permission(self, request):
         return False  # a wallet is made when credit is first granted or bought
@@ -732,14 +772,16 @@ class WalletAdmin(PromotionsAdmin):
         rows = (obj.entries.filter(kind__in=LedgerEntry.LOTS, remaining__gt=0)
                 .values("credit").annotate(left=Sum("remaining")).order_by("credit"))
         labels = dict(LedgerEntry.Credit.choices)
-        return " · ".join(f"{labels[row['credit']]}: {money(row['left'], obj.currency)}"
-                          for row in rows) or "—"
+        return " · ".join(
+            f"{labels[row['credit']]}: {money(summed(row['left'], obj.currency), obj.currency)}"
+            for row in rows) or "—"
 
     @admin.display(description=_("ledger check"))
     def ledger_check(self, obj):
         totals = obj.entries.aggregate(
             ledger=Sum("amount"), lots=Sum("remaining", filter=Q(kind__in=LedgerEntry.LOTS)))
-        ledger, lots = totals["ledger"] or 0, totals["lots"] or 0
+        ledger = summed(totals["ledger"], obj.currency)
+        lots = summed(totals["lots"], obj.currency)
         if ledger == obj.balance == lots:
             return _("The balance is the sum of the ledger and of what its credit has left.")
         return format_html('<strong class="errornote">{}</strong>', _(
@@ -836,10 +878,11 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     """Every ledger entry of the user's operators, as a read-only list (there is no page to
     change one: the ledger is append-only)."""
 
-    list_display = ["number", "created_at", "wallet_link", "kind", "credit", "amount_shown",
-                    "remaining_shown", "lot_number", "expires_at", "reason", "session",
-                    "created_by"]
+    list_display = ["number", "created_at_shown", "wallet_link", "kind", "credit",
+                    "amount_shown", "remaining_shown", "lot_number", "expires_at_shown",
+                    "reason", "session", "created_by"]
     list_display_links = None
+    ordering = ["-created_at", "-pk"]
     list_filter = ["kind", "credit", OPERATOR_FILTER]
     search_fields = ["wallet__customer__name", "wallet__customer__reference", "reason",
                      "=session__external_id"]
@@ -847,15 +890,19 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
 
+    created_at_shown = moment_column("created_at", _("created at"))
+    expires_at_shown = moment_column("expires_at", _("expires at"))
+
     def get_urls(self):
         # The list only: no add, change, delete or history page for an entry.
         return [path("", self.admin_site.admin_view(self.changelist_view),
                      name="promotions_ledgerentry_changelist")]
 
-    @admin.display(description=_("wallet"), ordering="wallet")
+    @admin.display(description=_("wallet"), ordering="wallet__customer__name")
     def wallet_link(self, obj):
-        return format_html('<a href="{}">{}</a>', reverse(
-            "admin:promotions_wallet_change", args=[obj.wallet_id]), obj.wallet)
+        return format_html('<a href="{}">{} ({})</a>', reverse(
+            "admin:promotions_wallet_change", args=[obj.wallet_id]), obj.wallet.customer.name,
+            obj.wallet.currency)
 
     @admin.display(description=_("amount"), ordering="amount")
     def amount_shown(self, obj):
@@ -878,8 +925,8 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
 class TopUpAdmin(ReadOnlyAdmin):
     """Drivers' requests to buy credit, as payments handles them (read-only)."""
 
-    list_display = ["created_at", "customer", "amount_shown", "status", "payment_reference",
-                    "paid_at", "requested_by"]
+    list_display = ["created_at_shown", "customer", "amount_shown", "status",
+                    "payment_reference", "paid_at_shown", "requested_by"]
     list_filter = ["status", OPERATOR_FILTER]
     search_fields = ["wallet__customer__name", "wallet__customer__reference",
                      "=payment_reference", "=idempotency_key"]
@@ -888,6 +935,8 @@ class TopUpAdmin(ReadOnlyAdmin):
     fields = ["wallet", "amount_shown", "status", "idempotency_key", "payment_reference",
               "paid_at", "entry", "requested_by", "created_at"]
     readonly_fields = fields
+    created_at_shown = moment_column("created_at", _("requested at"))
+    paid_at_shown = moment_column("paid_at", _("paid at"))
 
     @admin.display(description=_("customer"), ordering="wallet__customer__name")
     def customer(self, obj):
@@ -930,25 +979,26 @@ class SettlementAdmin(ReadOnlyAdmin):
     """How each session was settled: its price, what coupons took off, what credit paid and
     what is due (read-only)."""
 
-    list_display = ["session", "customer", "settled_at", "price", "discounts", "credit",
-                    "due"]
+    list_display = ["session", "customer", "settled_at_shown", "price_shown", "discounts_shown",
+                    "credit_shown", "due_shown"]
     list_filter = ["currency", OPERATOR_FILTER]
     search_fields = ["=session__external_id", "session__customer__name",
                      "session__customer__reference"]
     list_select_related = ["session__customer", "operator"]
     date_hierarchy = "settled_at"
     show_full_result_count = False
-    fields = ["session", "customer", "settled_at", "price", "price_excl_vat_shown",
-              "discounts", "credit", "due", "credit_entries"]
+    fields = ["session", "customer", "settled_at", "price_shown", "price_excl_vat_shown",
+              "discounts_shown", "credit_shown", "due_shown", "credit_entries"]
     readonly_fields = fields
     inlines = [SessionDiscountInline]
+    settled_at_shown = moment_column("settled_at", _("settled at"))
 
     @admin.display(description=_("customer"), ordering="session__customer__name")
     def customer(self, obj):
         return obj.session.customer
 
     @admin.display(description=_("price incl. VAT"), ordering="price_incl_vat")
-    def price(self, obj):
+    def price_shown(self, obj):
         return money(obj.price_incl_vat, obj.currency)
 
     @admin.display(description=_("price excl. VAT"))
@@ -956,25 +1006,26 @@ class SettlementAdmin(ReadOnlyAdmin):
         return money(obj.price_excl_vat, obj.currency)
 
     @admin.display(description=_("discounts"), ordering="discount_total")
-    def discounts(self, obj):
+    def discounts_shown(self, obj):
         return money(obj.discount_total, obj.currency)
 
     @admin.display(description=_("prepaid credit"), ordering="credit_used")
-    def credit(self, obj):
+    def credit_shown(self, obj):
         return money(obj.credit_used, obj.currency)
 
     @admin.display(description=_("due"), ordering="amount_due")
-    def due(self, obj):
+    def due_shown(self, obj):
         return money(obj.amount_due, obj.currency)
 
     @admin.display(description=_("credit used"))
     def credit_entries(self, obj):
         entries = (LedgerEntry.objects.filter(operator_id=obj.operator_id, session=obj.session,
                                               kind=LedgerEntry.Kind.CONSUMPTION)
-                   .select_related("wallet").order_by("pk"))
+                   .select_related("wallet__customer").order_by("pk"))
         return _table([_("Wallet"), _("From credit"), _("Kind"), _("Amount")], (
-            (format_html('<a href="{}">{}</a>', reverse("admin:promotions_wallet_change",
-                                                       args=[e.wallet_id]), e.wallet),
+            (format_html('<a href="{}">{} ({})</a>', reverse(
+                "admin:promotions_wallet_change", args=[e.wallet_id]), e.wallet.customer.name,
+                e.wallet.currency),
              f"#{e.lot_id}", e.get_credit_display(), money(e.amount, e.wallet.currency))
             for e in entries)) if entries else "—"
 
@@ -986,7 +1037,7 @@ class PerkAdmin(PromotionsAdmin):
     """What a location gives drivers who charge there, on a condition."""
 
     form = PerkForm
-    list_display = ["name", "location", "window", "min_energy_kwh", "validity", "active",
+    list_display = ["name", "location", "window", "min_energy", "validity", "active",
                     "vouchers_count"]
     list_filter = ["active", ("location", admin.RelatedOnlyFieldListFilter), OPERATOR_FILTER]
     search_fields = ["name", "location__name"]
@@ -1008,6 +1059,12 @@ class PerkAdmin(PromotionsAdmin):
         if obj.window_start is None:
             return _("all day")
         return f"{obj.window_start:%H:%M}–{obj.window_end:%H:%M}"
+
+    @admin.display(description=_("minimum energy"), ordering="min_energy_kwh")
+    def min_energy(self, obj):
+        if obj.min_energy_kwh is None:
+            return "—"
+        return f"{obj.min_energy_kwh.normalize():f} kWh"
 
     @admin.display(description=_("valid"))
     def validity(self, obj):
@@ -1037,7 +1094,8 @@ class UsedFilter(admin.SimpleListFilter):
 class PerkVoucherAdmin(PromotionsAdmin):
     """Vouchers earned by sessions (issued at settlement): marked used once, never edited."""
 
-    list_display = ["code", "perk", "session", "customer", "issued_at", "used_at", "used_by"]
+    list_display = ["code", "perk_name", "session", "customer", "issued_at_shown",
+                    "used_at_shown", "used_by"]
     list_filter = [UsedFilter, ("perk", admin.RelatedOnlyFieldListFilter), OPERATOR_FILTER]
     search_fields = ["=code", "=session__external_id", "session__customer__name"]
     list_select_related = ["perk__location", "session__customer", "used_by", "operator"]
@@ -1045,6 +1103,8 @@ class PerkVoucherAdmin(PromotionsAdmin):
     fields = ["code", "perk", "session", "customer", "issued_at", "used_at", "used_by"]
     readonly_fields = fields
     actions = ["mark_used"]
+    issued_at_shown = moment_column("issued_at", _("issued at"))
+    used_at_shown = moment_column("used_at", _("used at"))
 
     def has_add_permission(self, request):
         return False
@@ -1058,6 +1118,10 @@ class PerkVoucherAdmin(PromotionsAdmin):
     @admin.display(description=_("customer"), ordering="session__customer__name")
     def customer(self, obj):
         return obj.session.customer
+
+    @admin.display(description=_("perk"), ordering="perk__name")
+    def perk_name(self, obj):
+        return obj.perk.name
 
     @admin.action(description=_("Mark used"), permissions=["change"])
     def mark_used(self, request, queryset):
@@ -1094,3 +1158,25 @@ class PromotionSettingsAdmin(PromotionsAdmin):
     @admin.display(description=_("largest top-up"), ordering="top_up_max")
     def top_up_max_shown(self, obj):
         return money(obj.top_up_max, obj.operator.default_currency)
+
+
+# --- the sessions admin: what the import-export door stored is settled too ---------------------
+
+_SessionAdmin = type(admin.site._registry[ChargingSession])
+
+
+class ChargingSessionSettledAdmin(_SessionAdmin):
+    """The sessions admin as the tariffs app extends it, with settlement after rating for the
+    import-export door (as the import job's task does), so the dependency keeps pointing from
+    promotions to tariffs to emobility."""
+
+    def rate_imported_sessions(self, request, cdr_import):
+        super().rate_imported_sessions(request, cdr_import)
+        ids = session_ids_of_import(cdr_import_id=cdr_import.pk,
+                                    statuses=(ChargingSession.Status.RATED,))
+        if ids:
+            sessions_settle(session_ids=ids)
+
+
+admin.site.unregister(ChargingSession)
+admin.site.register(ChargingSession, ChargingSessionSettledAdmin)

@@ -47,6 +47,7 @@ class CouponForm(forms.ModelForm):
                   "valid_from", "valid_until", "max_redemptions", "max_per_customer",
                   "tariff_groups", "locations", "stations", "customer_kind", "min_energy_kwh",
                   "active"]
+        widgets = {"currency": forms.TextInput(attrs={"size": 4, "maxlength": 3})}
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -50,6 +50,11 @@ class PromotionSettings(TimeStampedModel):
     def __str__(self) -> str:
         return f"{self.operator}: top-ups {self.top_up_min}–{self.top_up_max}"
 
+    def clean(self) -> None:
+        if self.top_up_min and self.top_up_max and self.top_up_max < self.top_up_min:
+            raise ValidationError({"top_up_max": _(
+                "The largest top-up cannot be below the smallest.")})
+
 
 class Coupon(TimeStampedModel):
     """What a code gives: an amount off, free sessions or a percentage off, within a validity

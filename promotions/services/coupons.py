@@ -8,10 +8,12 @@ refusals. The database refuses a counter over its limit even if a bug got past t
 
 from __future__ import annotations
 
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -24,6 +26,7 @@ from ..models import Coupon, CouponCode, Redemption
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 10  # 31^10 ≈ 8·10^14 codes: guessing one of 5,000 takes ~10^11 tries
 MAX_CODES_PER_CAMPAIGN = 100_000
+CODE_RE = re.compile(r"[A-Z0-9][A-Z0-9-]{3,39}")
 
 
 class RedemptionRefused(ValueError):
@@ -52,8 +55,10 @@ def coupon_codes_generate(*, coupon: Coupon, count: int, prefix: str = "",
     prefix = normalise_code(prefix)
     if not 1 <= count <= MAX_CODES_PER_CAMPAIGN:
         raise ValueError(f"Generate between 1 and {MAX_CODES_PER_CAMPAIGN:,} codes at a time.")
-    if prefix and not (prefix.isascii() and prefix.replace("-", "").isalnum()):
-        raise ValueError("A prefix is letters, digits and dashes.")
+    if prefix and not (prefix.isascii() and prefix.replace("-", "").isalnum()
+                       and not prefix.startswith("-")):
+        raise ValueError("A prefix is letters, digits and dashes, and does not start with a "
+                         "dash.")
     if length < 6 or len(prefix) + length > 40:
         raise ValueError("A code has at least 6 random characters and at most 40 in all.")
     made: list[str] = []
@@ -82,7 +87,11 @@ def coupon_code_create(*, coupon: Coupon, code: str, max_uses: int | None = None
     limits unless ``max_uses`` says otherwise."""
     row = CouponCode(operator_id=coupon.operator_id, coupon=coupon, code=normalise_code(code),
                      max_uses=max_uses)
-    row.full_clean(exclude=["coupon", "operator"])
+    if not CODE_RE.fullmatch(row.code):
+        raise ValidationError({"code": "A code is 4 to 40 letters, digits and dashes, and does "
+                                       "not start with a dash."})
+    if CouponCode.objects.filter(operator_id=coupon.operator_id, code=row.code).exists():
+        raise ValidationError({"code": f"The code {row.code} exists already."})
     row.save()
     return row
 

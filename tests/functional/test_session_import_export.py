@@ -157,7 +157,7 @@ def test_the_preview_shows_new_skipped_and_invalid_rows_and_confirm_stores_the_n
         "CDR-NEW", "CDR-OLD", "CDR-TAKEN"]
     new = ChargingSession.objects.get(external_id="CDR-NEW")
     assert new.energy_kwh == Decimal("7.5000")
-    assert (new.source, new.status, new.import_row) == ("csv", "rated", 4)
+    assert (new.source, new.status, new.import_row) == ("csv", "settled", 4)  # rated, then settled
     assert new.fingerprint  # written by the one store
     assert ChargingSession.objects.get(external_id="CDR-TAKEN").energy_kwh == Decimal("10")
     job = new.cdr_import
