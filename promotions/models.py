@@ -212,7 +212,11 @@ class Redemption(TimeStampedModel):
 
 class Settlement(models.Model):
     """How a rated session was settled: its price, what coupons took off, what prepaid credit
-    paid, and what is left to pay. ``amount_due = price − discounts − credit``, all ≥ 0."""
+    paid, and what is left to pay. ``amount_due = price − discounts − credit``, all ≥ 0.
+
+    Under reverse charge (``reverse_charge``: a business customer in another EU country with a
+    valid VAT number) the customer pays the price excl. VAT: ``price_incl_vat`` then holds that
+    payable price, equal to ``price_excl_vat``, and discounts carry no VAT."""
 
     operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
     session = models.OneToOneField(ChargingSession, on_delete=models.PROTECT,
@@ -220,6 +224,7 @@ class Settlement(models.Model):
     currency = CurrencyField()
     price_incl_vat = models.DecimalField(**MONEY)
     price_excl_vat = models.DecimalField(**MONEY)
+    reverse_charge = models.BooleanField(default=False)
     discount_total = models.DecimalField(**MONEY, default=Decimal(0))
     credit_used = models.DecimalField(**MONEY, default=Decimal(0))
     amount_due = models.DecimalField(**MONEY)

@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.utils import timezone
 
-from emobility.models import ChargingSession
+from emobility.models import ChargingSession, Customer
+from emobility.vat import reverse_charge_applies
 from tariffs.models import SessionPrice
 from tariffs.selectors import customer_groups
 
@@ -58,7 +59,8 @@ class SettleOutcome:
 
 _SESSION_COLUMNS = ("pk", "operator_id", "customer_id", "start", "energy_kwh", "evse_id",
                     "evse__station_id", "evse__station__location_id",
-                    "evse__station__location__time_zone", "customer__kind")
+                    "evse__station__location__time_zone", "customer__kind",
+                    "customer__country", "customer__vat_number", "operator__country")
 
 
 def sessions_settle(*, session_ids: Iterable[int] | None = None, operator_id: int | None = None,
@@ -193,18 +195,25 @@ def _settle_batch(ids: list[int], now: datetime, outcome: SettleOutcome) -> None
             continue
         currency = str(price["total_incl_vat_currency"])
         customer_id = session["customer_id"]
+        reverse = customer_id is not None and reverse_charge_applies(
+            seller_country=session["operator__country"],
+            buyer_country=session["customer__country"] or "",
+            buyer_vat_number=session["customer__vat_number"] or "",
+            buyer_is_business=session["customer__kind"] == Customer.Kind.BUSINESS)
+        # Under reverse charge the customer pays the price excl. VAT (and accounts for the VAT).
+        payable = price["total_excl_vat"] if reverse else price["total_incl_vat"]
         applicable = [held_state[r.pk] for r in by_customer.get(customer_id, ())
                       if _applies(coupons[r.coupon_id], scopes[r.coupon_id], r, session,
                                   groups.get(customer_id), currency)]
-        result = discount(price_incl_vat=price["total_incl_vat"],
-                          price_excl_vat=price["total_excl_vat"], currency=currency,
-                          held=applicable)
+        result = discount(price_incl_vat=payable, price_excl_vat=price["total_excl_vat"],
+                          currency=currency, held=applicable)
         for after in result.held_after:
             held_state[after.id] = after
         settlement = Settlement(
             operator_id=session["operator_id"], session_id=session["pk"], currency=currency,
-            price_incl_vat=price["total_incl_vat"], price_excl_vat=price["total_excl_vat"],
-            discount_total=result.total, amount_due=result.remaining, settled_at=now)
+            price_incl_vat=payable, price_excl_vat=price["total_excl_vat"],
+            reverse_charge=reverse, discount_total=result.total, amount_due=result.remaining,
+            settled_at=now)
         wallet = wallets.get((customer_id, currency))
         if wallet is not None and result.remaining > 0 and wallet.balance > 0:
             entries = credit_consume(wallet=wallet, lots=lots[wallet.pk], due=result.remaining,

@@ -133,3 +133,25 @@ def test_a_coupon_scoped_to_another_location_does_not_apply(shop):
     other = shop.session()
     sessions_settle(session_ids=[other.pk])
     assert settled(other).discount_total == D("4.84")
+
+
+def test_a_business_in_another_eu_country_pays_excl_vat_reverse_charge(shop):
+    from tests.factories import CustomerFactory
+
+    belgian = CustomerFactory(operator=shop.operator, kind="business", country="BE",
+                              vat_number="BE0403170701")
+    shop.coupon("money", "BIZ1")
+    coupon_redeem(operator=shop.operator, code="BIZ1", customer=belgian,
+                  at=T0 - timedelta(days=1))
+    session = shop.session("20", customer=belgian)   # 8.00 excl., 9.68 incl.
+    sessions_settle(session_ids=[session.pk])
+    s = settled(session)
+    assert s.reverse_charge and (s.price_incl_vat, s.price_excl_vat) == (D("8.00"), D("8.00"))
+    [line] = s.discounts.all()
+    assert (line.amount, line.amount_excl_vat, line.vat) == (D("5.00"), D("5.00"), D("0.00"))
+    assert s.amount_due == D("3.00")
+    dutch = CustomerFactory(operator=shop.operator, kind="business", country="NL",
+                            vat_number="NL000099998B57")
+    other = shop.session(customer=dutch)
+    sessions_settle(session_ids=[other.pk])
+    assert not settled(other).reverse_charge  # same country as the operator: VAT charged
