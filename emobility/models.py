@@ -132,6 +132,8 @@ class Customer(TimeStampedModel, Address):
     language = models.CharField(max_length=8, choices=settings.LANGUAGES, default="en")
     currency = CurrencyField(default="EUR")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    payment_terms_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text=_("Days to pay an invoice; empty: the operator's."))
 
     class Meta:
         ordering = ["name"]

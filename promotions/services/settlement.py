@@ -1,16 +1,16 @@
 """Settlement: rated sessions → settled, with coupons, then prepaid credit, then the amount due
 (docs/promotions.md, "Settlement").
 
-``sessions_settle`` works in batches. Per batch, in one transaction and always in this order, it
-locks the sessions (``FOR UPDATE SKIP LOCKED``: two workers never settle the same session), the
-active redemptions of their customers, their wallets and the wallets' credit lots (each in id
-order, so two batches never wait on each other in a circle). It reads each session's current
-price, the coupons' scopes, the customers' tariff groups and the perks of the sessions'
-locations once, then settles the sessions in the order they started: coupons first
+``sessions_settle`` works in batches of 2,000. Per batch, in one transaction and always in this
+order, it locks the sessions (``FOR UPDATE SKIP LOCKED``: two workers never settle the same
+session), the active redemptions of their customers, their wallets and the wallets' credit lots
+(each in id order, so two batches never wait on each other in a circle). It reads each
+session's current price, the coupons' scopes, the customers' tariff groups and the perks of the
+sessions' locations once, then settles the sessions in the order they started: coupons first
 (``calculation.discount``), then credit (``calculation.consume_credit``), then what is left is
-due. It writes the settlements, discount lines, ledger entries, perk vouchers, what the coupons
-and lots have left, the wallets' balances and the sessions' status. A session already settled is
-left alone, so settling twice changes nothing.
+due. It writes the settlements (one ``COPY``), discount lines, ledger entries, perk vouchers,
+what the coupons and lots have left, the wallets' balances and the sessions' status. A session
+already settled is left alone, so settling twice changes nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from django.db import transaction
 from django.utils import timezone
 
+from emobility.db import copy_insert
 from emobility.models import ChargingSession, Customer
 from emobility.vat import reverse_charge_applies
 from tariffs.models import SessionPrice
@@ -43,7 +44,10 @@ from ..models import (
 from .coupons import CODE_ALPHABET
 from .wallets import credit_consume, lots_for_update
 
-BATCH_SIZE = 500
+BATCH_SIZE = 2000
+_SETTLEMENT_FIELDS = ("operator_id", "session_id", "currency", "price_incl_vat",
+                      "price_excl_vat", "reverse_charge", "discount_total", "credit_used",
+                      "amount_due", "settled_at")
 Status = ChargingSession.Status
 
 
@@ -234,11 +238,16 @@ def _settle_batch(ids: list[int], now: datetime, outcome: SettleOutcome) -> None
                                             issued_at=now))
         settled_ids.append(session["pk"])
 
-    Settlement.objects.bulk_create(settlements)
+    copy_insert(Settlement, _SETTLEMENT_FIELDS,
+                ([getattr(s, name) for name in _SETTLEMENT_FIELDS] for s in settlements))
+    with_lines = [s.session_id for s, session_lines in zip(settlements, lines, strict=True)
+                  if session_lines]
+    settlement_ids = dict(Settlement.objects.filter(session_id__in=with_lines).values_list(
+        "session_id", "pk")) if with_lines else {}
     discount_rows = []
     for settlement, session_lines in zip(settlements, lines, strict=True):
         for line in session_lines:
-            line.settlement_id = settlement.pk
+            line.settlement_id = settlement_ids[settlement.session_id]
             discount_rows.append(line)
     SessionDiscount.objects.bulk_create(discount_rows)
     PerkVoucher.objects.bulk_create(vouchers)

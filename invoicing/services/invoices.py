@@ -1,0 +1,370 @@
+"""Invoices: drafts from settled sessions, issuing, sending, credit notes (docs/invoicing.md).
+
+Rounding rule: every line is rounded (a session line carries its settled, rounded price; a
+discount line the rounded discount and its rounded VAT part), and every total is the sum of its
+lines: net per VAT rate = the sum of the lines' net at that rate, VAT per rate = the sum of the
+lines' VAT at that rate (never recomputed from the net), gross = net + VAT, amount due = gross −
+prepaid credit applied.
+
+An issued document never changes: every service that writes a document goes through
+``_editable`` (drafts only); after issuing only its status (payments), ``sent_at`` and the PDF
+file name move. A correction is a credit note.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.mail import EmailMessage
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Sum
+from django.utils import timezone
+
+from emobility.models import ChargingSession, Customer, Operator
+from emobility.vat import reverse_charge_applies
+from promotions.models import SessionDiscount, Settlement
+from tariffs.models import SessionPrice
+
+from ..models import Invoice, InvoiceLine, InvoicingSettings, NumberSeries, ReimbursementAgreement
+from .numbers import number_take, series_for
+
+logger = logging.getLogger(__name__)
+Kind = InvoiceLine.Kind
+ZERO = Decimal(0)
+
+
+class InvoiceError(ValueError):
+    """A document operation that cannot be done; the message says why."""
+
+
+def settings_for(operator: Operator) -> InvoicingSettings:
+    found = InvoicingSettings.objects.filter(operator=operator).first()
+    return found or InvoicingSettings(operator=operator)
+
+
+def period_bounds(*, start: date, end: date, zone: str) -> tuple[datetime, datetime]:
+    """The period's first and last day (inclusive) as UTC instants [from, to)."""
+    tz = ZoneInfo(zone)
+    return (datetime.combine(start, time(0), tzinfo=tz),
+            datetime.combine(end + timedelta(days=1), time(0), tzinfo=tz))
+
+
+def agreement_station_ids(*, operator_id: int, start: date, end: date) -> set[int]:
+    """Stations of reimbursement agreements valid in the period: their sessions are billed to
+    the employer through the reimbursement run, never to the driver."""
+    through = ReimbursementAgreement.stations.through
+    agreements = ReimbursementAgreement.objects.filter(operator_id=operator_id,
+                                                       valid_from__lte=end).exclude(
+        valid_until__lt=start)
+    return set(through.objects.filter(reimbursementagreement__in=agreements)
+               .values_list("chargingstation_id", flat=True))
+
+
+def sessions_to_invoice(*, customer_id: int, operator_id: int, start: date, end: date,
+                        zone: str, exclude_stations: set[int] | None = None):
+    begin, finish = period_bounds(start=start, end=end, zone=zone)
+    queryset = (ChargingSession.objects.filter(
+        operator_id=operator_id, customer_id=customer_id, status=ChargingSession.Status.SETTLED,
+        start__gte=begin, start__lt=finish)
+        .exclude(Exists(InvoiceLine.objects.filter(session=OuterRef("pk"), kind=Kind.SESSION))))
+    if exclude_stations:
+        queryset = queryset.exclude(evse__station_id__in=exclude_stations)
+    return queryset
+
+
+# --- building lines ------------------------------------------------------------------------------
+
+@dataclass
+class _Totals:
+    net: Decimal = ZERO
+    vat: Decimal = ZERO
+    credit: Decimal = ZERO
+
+
+def _vat_parts(breakdown: dict, excl: Decimal, vat: Decimal) -> list[tuple[Decimal, Decimal,
+                                                                               Decimal]]:
+    """(rate, net, vat) of a session: one part when all its components share a VAT rate (the
+    settled, rounded totals), else one part per rate from the rated lines."""
+    rates = {Decimal(line["vat"]) if line.get("vat") is not None else ZERO
+             for line in breakdown.get("lines", ())}
+    if len(rates) <= 1:
+        return [(rates.pop() if rates else ZERO, excl, vat)]
+    parts: dict[Decimal, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    for line in breakdown["lines"]:
+        rate = Decimal(line["vat"]) if line.get("vat") is not None else ZERO
+        cost = line["cost"]
+        parts[rate][0] += Decimal(cost["excl_vat"])
+        parts[rate][1] += Decimal(cost["incl_vat"]) - Decimal(cost["excl_vat"])
+    return [(rate, net, v) for rate, (net, v) in sorted(parts.items())]
+
+
+_UNITS = {"ENERGY": "kWh", "TIME": "h", "PARKING_TIME": "h", "FLAT": "session"}
+
+
+def _session_details(session, breakdown: dict) -> dict:
+    location = session.evse.station.location
+    local = session.start.astimezone(ZoneInfo(location.time_zone))
+    return {
+        "start": local.isoformat(), "location": location.name, "evse_id": session.evse.evse_id,
+        "duration_seconds": int((session.end - session.start).total_seconds()),
+        "energy_kwh": format(session.energy_kwh, "f"),
+        "parking_seconds": session.parking_seconds, "cdr_id": session.external_id,
+        "time_zone": location.time_zone,
+        "unit_prices": [[line["dimension"], line["price"], _UNITS.get(line["dimension"], "")]
+                        for line in breakdown.get("lines", ())],
+    }
+
+
+def _session_lines(sessions, *, reverse: bool, position: int) -> tuple[list[InvoiceLine], int,
+                                                                      _Totals]:
+    ids = [s.pk for s in sessions]
+    prices = {p.session_id: p for p in SessionPrice.objects.filter(session_id__in=ids,
+                                                                  is_current=True)}
+    settlements = {s.session_id: s for s in Settlement.objects.filter(session_id__in=ids)}
+    discounts = defaultdict(list)
+    for line in SessionDiscount.objects.filter(settlement__session_id__in=ids).order_by(
+            "settlement_id", "position"):
+        discounts[line.settlement_id].append(line)
+    lines, totals = [], _Totals()
+    for session in sessions:
+        price, settled = prices.get(session.pk), settlements.get(session.pk)
+        if price is None or settled is None:
+            raise InvoiceError(f"Session {session.external_id} has no price or settlement.")
+        details = _session_details(session, price.breakdown)
+        excl = price.total_excl_vat.amount
+        parts = ([(ZERO, excl, ZERO)] if reverse else
+                 _vat_parts(price.breakdown, excl, price.total_vat.amount))
+        for part, (rate, net, vat) in enumerate(parts):
+            position += 1
+            # A session with components at several VAT rates has a line per rate; the first
+            # one carries the session (once per invoice), the others say they continue it.
+            lines.append(InvoiceLine(
+                position=position, kind=Kind.SESSION if part == 0 else Kind.FEE,
+                session=session if part == 0 else None,
+                description=f"Charging at {details['location']} ({details['evse_id']})"
+                + (f", part at {rate} % VAT" if len(parts) > 1 else ""),
+                quantity=session.energy_kwh if part == 0 else None,
+                unit="kWh" if part == 0 else "", net=net, vat_rate=rate, vat=vat,
+                gross=net + vat, details=details if part == 0 else {
+                    "cdr_id": details["cdr_id"], "continues": True}))
+            totals.net += net
+            totals.vat += vat
+        for discount in discounts.get(settled.pk, ()):
+            position += 1
+            rate = ZERO if reverse or not parts else parts[0][0]
+            lines.append(InvoiceLine(
+                position=position, kind=Kind.DISCOUNT, description=discount.label,
+                net=-discount.amount_excl_vat, vat_rate=rate, vat=-discount.vat,
+                gross=-discount.amount, details={"cdr_id": details["cdr_id"]}))
+            totals.net -= discount.amount_excl_vat
+            totals.vat -= discount.vat
+        totals.credit += settled.credit_used
+    return lines, position, totals
+
+
+# --- drafts ---------------------------------------------------------------------------------------
+
+def _editable(invoice: Invoice) -> None:
+    if invoice.status != Invoice.Status.DRAFT:
+        raise InvoiceError(f"{invoice} is issued: it never changes. Correct it with a credit "
+                           f"note.")
+
+
+def _reverse(operator: Operator, customer: Customer) -> bool:
+    return reverse_charge_applies(seller_country=operator.country,
+                                  buyer_country=customer.country or "",
+                                  buyer_vat_number=customer.vat_number or "",
+                                  buyer_is_business=customer.kind == Customer.Kind.BUSINESS)
+
+
+def _set_totals(invoice: Invoice, lines: list[InvoiceLine], credit: Decimal) -> None:
+    invoice.net_total = sum((line.net for line in lines), ZERO)
+    invoice.vat_total = sum((line.vat for line in lines), ZERO)
+    invoice.gross_total = invoice.net_total + invoice.vat_total
+    invoice.credit_applied = min(credit, max(invoice.gross_total, ZERO))
+    invoice.amount_due = invoice.gross_total - invoice.credit_applied
+
+
+def invoice_draft_for_customer(*, operator: Operator, customer: Customer, period_start: date,
+                               period_end: date, run=None, skip_zero: bool | None = None,
+                               exclude_stations: set[int] | None = None) -> Invoice | None:
+    """The customer's draft invoice for the period from its settled sessions not yet invoiced;
+    the existing one when the run made it before (idempotent), ``None`` when there is nothing
+    to invoice (or only zero and ``skip_zero``)."""
+    config = settings_for(operator)
+    skip_zero = config.skip_zero if skip_zero is None else skip_zero
+    series = series_for(operator=operator, kind=NumberSeries.Kind.INVOICE)
+    existing = _run_invoice(customer, series, period_start, period_end)
+    if existing is not None:
+        return existing
+    if exclude_stations is None:
+        exclude_stations = agreement_station_ids(operator_id=operator.pk, start=period_start,
+                                                 end=period_end)
+    sessions = list(sessions_to_invoice(
+        customer_id=customer.pk, operator_id=operator.pk, start=period_start, end=period_end,
+        zone=config.time_zone, exclude_stations=exclude_stations)
+        .select_related("evse__station__location").order_by("start", "pk"))
+    if not sessions:
+        return None
+    reverse = _reverse(operator, customer)
+    lines, _position, totals = _session_lines(sessions, reverse=reverse, position=0)
+    invoice = Invoice(operator=operator, customer=customer, kind=Invoice.Kind.INVOICE,
+                      origin=Invoice.Origin.RUN, series=series, period_start=period_start,
+                      period_end=period_end, currency=str(customer.currency),
+                      language=customer.language or "en", reverse_charge=reverse, run=run)
+    _set_totals(invoice, lines, totals.credit)
+    if skip_zero and not invoice.gross_total and not invoice.credit_applied:
+        return None
+    try:
+        with transaction.atomic():
+            invoice.save()
+            for line in lines:
+                line.invoice = invoice
+            InvoiceLine.objects.bulk_create(lines)
+    except IntegrityError:
+        # Another run made it (or took one of the sessions) meanwhile: theirs stands.
+        return _run_invoice(customer, series, period_start, period_end)
+    return invoice
+
+
+def _run_invoice(customer, series, period_start, period_end) -> Invoice | None:
+    return Invoice.objects.filter(customer=customer, series=series, origin="run",
+                                  agreement=None, period_start=period_start,
+                                  period_end=period_end, kind=Invoice.Kind.INVOICE).first()
+
+
+def invoice_delete_draft(*, invoice: Invoice) -> None:
+    """A draft can be thrown away (its sessions become invoiceable again)."""
+    _editable(invoice)
+    invoice.delete()
+
+
+# --- issuing --------------------------------------------------------------------------------------
+
+def _snapshot_seller(operator: Operator) -> dict:
+    return {"name": operator.name, "address_lines": [operator.address_line,
+            f"{operator.postal_code} {operator.city}".strip()], "country": operator.country,
+            "vat_number": operator.vat_number}
+
+
+def _snapshot_buyer(customer: Customer) -> dict:
+    return {"name": customer.name, "address_lines": [customer.address_line,
+            f"{customer.postal_code} {customer.city}".strip()], "country": customer.country,
+            "vat_number": customer.vat_number, "email": customer.email,
+            "reference": customer.reference}
+
+
+def invoice_issue(*, invoice: Invoice, actor=None, on: date | None = None,
+                  render=None) -> Invoice:
+    """Give the draft its number, dates and snapshots, mark its sessions invoiced, render its
+    PDF (``render(invoice) -> bytes``), all in one transaction. Issuing an issued document
+    changes nothing."""
+    on = on or timezone.localdate()
+    with transaction.atomic():
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if locked.status != Invoice.Status.DRAFT:
+            return locked
+        config = settings_for(locked.operator)
+        terms = locked.customer.payment_terms_days
+        terms = config.payment_terms_days if terms is None else terms
+        locked.number = number_take(series=locked.series, on=on)
+        locked.issue_date = on
+        locked.due_date = on + timedelta(days=terms) if locked.kind != "credit_note" else on
+        locked.issued_at = timezone.now()
+        locked.seller = _snapshot_seller(locked.operator)
+        locked.buyer = _snapshot_buyer(locked.customer)
+        locked.status = Invoice.Status.ISSUED
+        if locked.kind == Invoice.Kind.INVOICE:
+            session_ids = list(locked.lines.filter(kind=Kind.SESSION, session__isnull=False)
+                               .values_list("session_id", flat=True))
+            moved = ChargingSession.objects.filter(
+                pk__in=session_ids, status=ChargingSession.Status.SETTLED).update(
+                status=ChargingSession.Status.INVOICED, updated_at=timezone.now())
+            if moved != len(set(session_ids)):
+                raise InvoiceError(f"{len(set(session_ids)) - moved} sessions of this draft are "
+                                   f"no longer settled; make the draft again.")
+        if locked.kind == Invoice.Kind.CREDIT_NOTE and locked.original_id:
+            _void_if_fully_credited(locked)
+        locked.save()
+        if render is not None:
+            locked.pdf.save(f"{locked.number}.pdf", ContentFile(render(locked)), save=False)
+            Invoice.objects.filter(pk=locked.pk).update(pdf=locked.pdf.name)
+        return locked
+
+
+def _void_if_fully_credited(credit_note: Invoice) -> None:
+    original = Invoice.objects.select_for_update().get(pk=credit_note.original_id)
+    credited = (Invoice.objects.filter(original=original, kind=Invoice.Kind.CREDIT_NOTE)
+                .exclude(status=Invoice.Status.DRAFT).exclude(pk=credit_note.pk)
+                .aggregate(s=Sum("gross_total"))["s"] or ZERO) + credit_note.gross_total
+    if original.gross_total + credited == 0:
+        Invoice.objects.filter(pk=original.pk).update(status=Invoice.Status.VOID,
+                                                      updated_at=timezone.now())
+
+
+def invoice_send(*, invoice: Invoice) -> bool:
+    """E-mail the issued document with its PDF to the customer (once; ``False`` when there is no
+    address or it was sent already)."""
+    if invoice.status == Invoice.Status.DRAFT or invoice.sent_at or not invoice.customer.email:
+        return False
+    title = {"invoice": "Invoice", "credit_note": "Credit note",
+             "statement": "Reimbursement statement"}[invoice.kind]
+    message = EmailMessage(
+        subject=f"{title} {invoice.number} from {invoice.seller.get('name', '')}",
+        body=(f"Dear {invoice.customer.name},\n\nPlease find {title.lower()} {invoice.number} "
+              f"for {invoice.period_start:%B %Y} attached. Amount due: {invoice.currency} "
+              f"{invoice.amount_due}.\n"),
+        from_email=settings.DEFAULT_FROM_EMAIL, to=[invoice.customer.email])
+    if invoice.pdf:
+        with invoice.pdf.open("rb") as handle:
+            message.attach(f"{invoice.number}.pdf", handle.read(), "application/pdf")
+    message.send()
+    return bool(Invoice.objects.filter(pk=invoice.pk, sent_at__isnull=True)
+                .update(sent_at=timezone.now()))
+
+
+# --- credit notes ---------------------------------------------------------------------------------
+
+def credit_note_create(*, invoice: Invoice, line_ids: list[int] | None = None,
+                       reason: str = "") -> Invoice:
+    """A draft credit note for the whole invoice or the given lines: each line negated, pointing
+    to the line it credits. A line is never credited twice."""
+    if invoice.kind == Invoice.Kind.CREDIT_NOTE or invoice.status == Invoice.Status.DRAFT:
+        raise InvoiceError("Only an issued invoice or statement can be credited.")
+    lines = invoice.lines.all()
+    if line_ids is not None:
+        lines = lines.filter(pk__in=line_ids)
+    credited = set(InvoiceLine.objects.filter(credited_line__invoice=invoice)
+                   .values_list("credited_line_id", flat=True))
+    lines = [line for line in lines.order_by("position") if line.pk not in credited]
+    if not lines:
+        raise InvoiceError("Every line asked for was credited already.")
+    with transaction.atomic():
+        note = Invoice.objects.create(
+            operator=invoice.operator, customer=invoice.customer, kind=Invoice.Kind.CREDIT_NOTE,
+            origin=Invoice.Origin.MANUAL, original=invoice,
+            series=series_for(operator=invoice.operator, kind=NumberSeries.Kind.CREDIT_NOTE),
+            period_start=invoice.period_start, period_end=invoice.period_end,
+            currency=invoice.currency, language=invoice.language,
+            reverse_charge=invoice.reverse_charge)
+        rows = [InvoiceLine(invoice=note, position=i, kind=Kind.CREDIT, credited_line=line,
+                            session=line.session, description=f"Credit: {line.description}",
+                            quantity=line.quantity, unit=line.unit, unit_price=line.unit_price,
+                            net=-line.net, vat_rate=line.vat_rate, vat=-line.vat,
+                            gross=-line.gross, details={**line.details, "reason": reason[:300]})
+                for i, line in enumerate(lines, start=1)]
+        InvoiceLine.objects.bulk_create(rows)
+        whole = len(lines) == invoice.lines.count() and not credited
+        share = invoice.credit_applied if whole else ZERO
+        _set_totals(note, rows, ZERO)
+        note.credit_applied = -share
+        note.amount_due = note.gross_total + share
+        note.save()
+    return note
