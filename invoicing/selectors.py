@@ -101,11 +101,11 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
         due_date=invoice.due_date, period_start=invoice.period_start,
         period_end=invoice.period_end, currency=str(invoice.currency),
         language=invoice.language, seller=_party(seller), buyer=_party(buyer),
-        lines=tuple(Line(description=line.description, net=line.net, vat_rate=line.vat_rate,
-                         vat=line.vat, quantity=line.quantity, unit=line.unit,
-                         unit_price=line.unit_price)
-                    for line in lines if line.kind != InvoiceLine.Kind.SESSION
-                    or not sessions) + _session_summary(lines, sessions),
+        lines=_session_summary(lines, sessions) + tuple(
+            Line(description=line.description, net=line.net, vat_rate=line.vat_rate,
+                 vat=line.vat, quantity=line.quantity, unit=line.unit,
+                 unit_price=line.unit_price)
+            for line in lines if line.kind != InvoiceLine.Kind.SESSION or not sessions),
         vat_rows=tuple(vat_rows(lines)), net_total=invoice.net_total,
         vat_total=invoice.vat_total, gross_total=invoice.gross_total,
         credit_applied=invoice.credit_applied, amount_due=invoice.amount_due, payment=payment,

@@ -37,28 +37,6 @@ def test_seed_demo_twice_gives_identical_data():
     assert _snapshot() == first
 
 
-def test_seed_demo_builds_the_promised_network(capsys):
-    call_command("seed_demo")
-    out = capsys.readouterr().out
-    assert Operator.objects.count() == 2
-    assert set(Operator.objects.values_list("country", flat=True)) == {"NL", "BE"}
-    assert Location.objects.count() >= 4
-    assert Location.objects.values("time_zone").distinct().count() >= 2
-    assert ChargingStation.objects.count() >= 20
-    assert Evse.objects.count() >= 40
-    assert set(Evse.objects.values_list("max_power_kw", flat=True)) >= {11, 22, 50, 150}
-    assert ChargingStation.objects.filter(owner__isnull=False,
-                                          location__kind="private_home").count() == 1
-    assert Customer.objects.count() >= 150
-    fleets = Customer.objects.filter(kind="business")
-    assert fleets.count() == 2
-    assert all(f.tokens.count() >= 10 for f in fleets)
-    assert ChargingSession.objects.count() >= 3000
-    # Every demo user is printed with where to log in.
-    for username in ("admin", "finance.nl", "manager.nl", "finance.be", "manager.be"):
-        assert username in out
-
-
 def test_demo_sessions_fall_in_the_last_complete_month_and_are_plausible():
     seed_demo(today=date(2026, 3, 5), log=lambda *_: None)
     sessions = ChargingSession.objects.select_related("evse")
@@ -94,11 +72,31 @@ def _rating_snapshot():
                  .order_by("tariff_version__tariff__code", "tariff_version__number")))
 
 
-def test_the_demo_has_realistic_tariffs_and_every_session_rated(capsys):
+def _check_network(out):
+    assert Operator.objects.count() == 2
+    assert set(Operator.objects.values_list("country", flat=True)) == {"NL", "BE"}
+    assert Location.objects.count() >= 4
+    assert Location.objects.values("time_zone").distinct().count() >= 2
+    assert ChargingStation.objects.count() >= 20
+    assert Evse.objects.count() >= 40
+    assert set(Evse.objects.values_list("max_power_kw", flat=True)) >= {11, 22, 50, 150}
+    assert ChargingStation.objects.filter(owner__isnull=False,
+                                          location__kind="private_home").count() == 1
+    assert Customer.objects.count() >= 150
+    fleets = Customer.objects.filter(kind="business")
+    assert fleets.count() == 2
+    assert all(f.tokens.count() >= 10 for f in fleets)
+    assert ChargingSession.objects.count() >= 3000
+    # Every demo user is printed with where to log in.
+    for username in ("admin", "finance.nl", "manager.nl", "finance.be", "manager.be"):
+        assert username in out
+
+
+def _check_tariffs():
     from tariffs.models import PriceIndexValue, SessionPrice
 
-    call_command("seed_demo")
-    assert not ChargingSession.objects.exclude(status="settled").exists()  # rated, then settled
+    # rated, settled, then invoiced by last month's run
+    assert not ChargingSession.objects.exclude(status="invoiced").exists()
     assert SessionPrice.objects.filter(is_current=True).count() == ChargingSession.objects.count()
     levels = set(SessionPrice.objects.values_list("level", flat=True))
     assert levels == {"evse", "station", "location", "region", "network"}
@@ -113,12 +111,9 @@ def test_the_demo_has_realistic_tariffs_and_every_session_rated(capsys):
     dynamic = SessionPrice.objects.filter(tariff_version__tariff__code="VNL-DYNAMIC").first()
     assert all("index" in line for line in dynamic.breakdown["lines"]
                if line["dimension"] == "ENERGY")
-    first = _rating_snapshot()
-    call_command("seed_demo")
-    assert _rating_snapshot() == first
 
 
-def test_the_demo_has_promotions_and_settles_every_session():
+def _check_promotions():
     from django.db.models import Sum
 
     from promotions.models import (
@@ -131,7 +126,6 @@ def test_the_demo_has_promotions_and_settles_every_session():
         Wallet,
     )
 
-    call_command("seed_demo")
     assert set(Coupon.objects.values_list("unit", flat=True)) == {"money", "sessions",
                                                                   "percentage"}
     assert Redemption.objects.count() == 20
@@ -142,8 +136,40 @@ def test_the_demo_has_promotions_and_settles_every_session():
     for wallet in Wallet.objects.all():
         total = LedgerEntry.objects.filter(wallet=wallet).aggregate(s=Sum("amount"))["s"]
         assert wallet.balance == total >= 0
-    before = (Settlement.objects.count(), LedgerEntry.objects.count(),
-              Redemption.objects.count(), SessionDiscount.objects.count())
+
+
+def _check_invoices():
+    from invoicing.models import Invoice
+
+    documents = Invoice.objects.all()
+    assert documents.filter(kind="invoice").count() > 100
+    assert documents.filter(kind="statement").count() == 1
+    assert not documents.filter(status="draft").exists()
+    assert all(invoice.pdf for invoice in documents)
+    with documents.first().pdf.open("rb") as handle:
+        assert handle.read(5) == b"%PDF-"
+    numbers = sorted(documents.filter(operator__code="voltnet-nl", kind="invoice")
+                     .values_list("number", flat=True))
+    assert numbers == [f"VNL-INV-{numbers[0][8:12]}-{n:06d}" for n in range(1, len(numbers) + 1)]
+
+
+def _everything():
+    from invoicing.models import Invoice, InvoiceLine
+    from promotions.models import LedgerEntry, Redemption, SessionDiscount, Settlement
+
+    return (_rating_snapshot(), Settlement.objects.count(), LedgerEntry.objects.count(),
+            Redemption.objects.count(), SessionDiscount.objects.count(),
+            sorted(Invoice.objects.values_list("number", "gross_total")),
+            InvoiceLine.objects.count())
+
+
+def test_seed_demo_builds_everything_promised_and_a_second_run_changes_nothing(capsys):
+    """One full seed (the slow part of the suite) checked part by part, then seeded again."""
     call_command("seed_demo")
-    assert (Settlement.objects.count(), LedgerEntry.objects.count(),
-            Redemption.objects.count(), SessionDiscount.objects.count()) == before
+    _check_network(capsys.readouterr().out)
+    _check_tariffs()
+    _check_promotions()
+    _check_invoices()
+    first = _everything()
+    call_command("seed_demo")
+    assert _everything() == first

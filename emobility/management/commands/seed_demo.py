@@ -1,6 +1,7 @@
 from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.test import override_settings
 from django.utils import timezone
 
 from emobility.cdrs.jobs import cdr_import_create
@@ -8,6 +9,8 @@ from emobility.demo import DEMO_PASSWORD, demo_cdr_file, seed_demo
 from emobility.models import CdrImport, Operator
 from emobility.selectors import session_counts_by_status
 from emobility.tasks import run_import_job
+from invoicing.demo import seed_invoices
+from invoicing.tasks import render_invoice
 from promotions.demo import seed_promotions
 from promotions.services import sessions_settle
 from tariffs.demo import seed_tariffs
@@ -16,8 +19,9 @@ from tariffs.services import sessions_rate
 
 
 class Command(BaseCommand):
-    help = ("Build the demo network, its tariffs and promotions, and rate and settle its "
-            "sessions (idempotent: running it again leaves the same data).")
+    help = ("Build the demo network, its tariffs and promotions, rate and settle its sessions, "
+            "and issue last month's invoices and reimbursement statements (idempotent: running "
+            "it again leaves the same data).")
 
     def handle(self, *args, **options):
         today = timezone.localdate()
@@ -40,6 +44,9 @@ class Command(BaseCommand):
                                   f"coupon discounts, {settled.credit_entries} payments from "
                                   f"prepaid credit, {settled.vouchers} perk vouchers)")
         self._import_demo_file(today)
+        # The invoices are e-mailed as the run would; here into memory, not onto the screen.
+        with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
+            seed_invoices(today=today, render=render_invoice, log=self.stdout.write)
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Demo log-ins (password for all: {DEMO_PASSWORD})"))
         for username, who, where in logins:
