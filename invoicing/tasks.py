@@ -50,10 +50,15 @@ def start_monthly_runs(today: str | None = None) -> dict:
 
 @shared_task(name="invoicing.run_invoices", acks_late=True, time_limit=10 * 60,
              soft_time_limit=9 * 60, **_RETRY)
-def run_invoices(operator_id: int, period_start: str, period_end: str) -> dict:
+def run_invoices(operator_id: int, period_start: str, period_end: str,
+                 actor_id: int | None = None) -> dict:
+    from django.contrib.auth import get_user_model
+
+    actor = get_user_model().objects.filter(pk=actor_id).first() if actor_id else None
     run, customer_ids = invoice_run_start(
         operator=Operator.objects.get(pk=operator_id),
-        period_start=date.fromisoformat(period_start), period_end=date.fromisoformat(period_end))
+        period_start=date.fromisoformat(period_start), period_end=date.fromisoformat(period_end),
+        actor=actor)
     chunks = [customer_ids[i:i + CHUNK_SIZE] for i in range(0, len(customer_ids), CHUNK_SIZE)]
     for chunk in chunks:
         invoice_customers.delay(run.pk, chunk)

@@ -242,8 +242,10 @@ def _run_invoice(customer, series, period_start, period_end) -> Invoice | None:
 
 def invoice_delete_draft(*, invoice: Invoice) -> None:
     """A draft can be thrown away (its sessions become invoiceable again)."""
-    _editable(invoice)
-    invoice.delete()
+    with transaction.atomic():
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        _editable(locked)
+        locked.delete()
 
 
 # --- issuing --------------------------------------------------------------------------------------
@@ -336,6 +338,13 @@ def credit_note_create(*, invoice: Invoice, line_ids: list[int] | None = None,
                        reason: str = "") -> Invoice:
     """A draft credit note for the whole invoice or the given lines: each line negated, pointing
     to the line it credits. A line is never credited twice."""
+    with transaction.atomic():
+        # Locked, so two clicks at once never credit the same line twice.
+        invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        return _credit_note(invoice, line_ids, reason)
+
+
+def _credit_note(invoice: Invoice, line_ids: list[int] | None, reason: str) -> Invoice:
     if invoice.kind == Invoice.Kind.CREDIT_NOTE or invoice.status == Invoice.Status.DRAFT:
         raise InvoiceError("Only an issued invoice or statement can be credited.")
     lines = invoice.lines.all()
