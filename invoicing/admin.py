@@ -229,7 +229,7 @@ class InvoicingAdmin(OperatorScopedAdmin):
 
     def form_page(self, request, *, title, form, submit, original=None, intro="",
                   cancel_url=None):
-        return self.page(request, "admin/invoicing/form_page.html", {
+        return self.page(request, "admin/form_page.html", {
             "form": form, "submit_label": submit, "intro": intro,
             "media": self.media + form.media,
             "cancel_url": cancel_url or reverse(
@@ -331,6 +331,14 @@ def issued_only(queryset):
     return queryset.exclude(status=Status.DRAFT)
 
 
+class NumberField(Field):
+    """A column whose value goes out as it is (an exact ``Decimal`` or an ``int``), not as
+    text: a spreadsheet reads it as a number, and a negative amount is no formula."""
+
+    def export(self, instance, **kwargs):
+        return self.get_value(instance)
+
+
 class SafeExportResource(resources.ModelResource):
     """Every text cell that a spreadsheet would run as a formula made plain text; numbers
     (exact ``Decimal``s, negative on credit notes) and dates left as they are."""
@@ -342,22 +350,22 @@ class SafeExportResource(resources.ModelResource):
 class InvoiceExportResource(SafeExportResource):
     """One row per issued document: the figures an accounting system books."""
 
-    number = Field(column_name="number")
-    kind = Field(column_name="kind")
-    status = Field(column_name="status")
+    number = Field(column_name="number", attribute="number")
+    kind = Field(column_name="kind", attribute="kind")
+    status = Field(column_name="status", attribute="status")
     customer_reference = Field(column_name="customer_reference")
     customer_name = Field(column_name="customer_name")
     customer_vat_number = Field(column_name="customer_vat_number")
     issue_date = Field(column_name="issue_date")
     due_date = Field(column_name="due_date")
-    period_start = Field(column_name="period_start")
-    period_end = Field(column_name="period_end")
+    period_start = Field(column_name="period_start", attribute="period_start")
+    period_end = Field(column_name="period_end", attribute="period_end")
     currency = Field(column_name="currency")
-    net = Field(column_name="net")
-    vat = Field(column_name="vat")
-    gross = Field(column_name="gross")
-    credit_applied = Field(column_name="credit_applied")
-    amount_due = Field(column_name="amount_due")
+    net = NumberField(column_name="net", attribute="net_total")
+    vat = NumberField(column_name="vat", attribute="vat_total")
+    gross = NumberField(column_name="gross", attribute="gross_total")
+    credit_applied = NumberField(column_name="credit_applied", attribute="credit_applied")
+    amount_due = NumberField(column_name="amount_due", attribute="amount_due")
     original_number = Field(column_name="original_number")
 
     class Meta:
@@ -377,15 +385,6 @@ class InvoiceExportResource(SafeExportResource):
     def _buyer(obj, key, fallback):
         return (obj.buyer or {}).get(key) or fallback
 
-    def dehydrate_number(self, obj):
-        return obj.number
-
-    def dehydrate_kind(self, obj):
-        return obj.kind
-
-    def dehydrate_status(self, obj):
-        return obj.status
-
     def dehydrate_customer_reference(self, obj):
         return self._buyer(obj, "reference", obj.customer.reference)
 
@@ -401,29 +400,8 @@ class InvoiceExportResource(SafeExportResource):
     def dehydrate_due_date(self, obj):
         return obj.due_date.isoformat() if obj.due_date else ""
 
-    def dehydrate_period_start(self, obj):
-        return obj.period_start.isoformat()
-
-    def dehydrate_period_end(self, obj):
-        return obj.period_end.isoformat()
-
     def dehydrate_currency(self, obj):
         return str(obj.currency)
-
-    def dehydrate_net(self, obj):
-        return obj.net_total
-
-    def dehydrate_vat(self, obj):
-        return obj.vat_total
-
-    def dehydrate_gross(self, obj):
-        return obj.gross_total
-
-    def dehydrate_credit_applied(self, obj):
-        return obj.credit_applied
-
-    def dehydrate_amount_due(self, obj):
-        return obj.amount_due
 
     def dehydrate_original_number(self, obj):
         return obj.original.number if obj.original_id else ""
@@ -432,16 +410,16 @@ class InvoiceExportResource(SafeExportResource):
 class InvoiceLineExportResource(SafeExportResource):
     """One row per line of the issued documents listed."""
 
-    invoice_number = Field(column_name="invoice_number")
-    position = Field(column_name="position")
-    kind = Field(column_name="kind")
-    description = Field(column_name="description")
+    invoice_number = Field(column_name="invoice_number", attribute="invoice__number")
+    position = NumberField(column_name="position", attribute="position")
+    kind = Field(column_name="kind", attribute="kind")
+    description = Field(column_name="description", attribute="description")
     quantity = Field(column_name="quantity")
-    unit = Field(column_name="unit")
-    net = Field(column_name="net")
-    vat_rate = Field(column_name="vat_rate")
-    vat = Field(column_name="vat")
-    gross = Field(column_name="gross")
+    unit = Field(column_name="unit", attribute="unit")
+    net = NumberField(column_name="net", attribute="net")
+    vat_rate = NumberField(column_name="vat_rate", attribute="vat_rate")
+    vat = NumberField(column_name="vat", attribute="vat")
+    gross = NumberField(column_name="gross", attribute="gross")
     cdr_id = Field(column_name="cdr_id")
 
     class Meta:
@@ -459,35 +437,8 @@ class InvoiceLineExportResource(SafeExportResource):
         return (queryset.select_related("invoice", "session")
                 .order_by("invoice__issue_date", "invoice__number", "invoice_id", "position"))
 
-    def dehydrate_invoice_number(self, obj):
-        return obj.invoice.number
-
-    def dehydrate_position(self, obj):
-        return obj.position
-
-    def dehydrate_kind(self, obj):
-        return obj.kind
-
-    def dehydrate_description(self, obj):
-        return obj.description
-
     def dehydrate_quantity(self, obj):
         return "" if obj.quantity is None else obj.quantity
-
-    def dehydrate_unit(self, obj):
-        return obj.unit
-
-    def dehydrate_net(self, obj):
-        return obj.net
-
-    def dehydrate_vat_rate(self, obj):
-        return obj.vat_rate
-
-    def dehydrate_vat(self, obj):
-        return obj.vat
-
-    def dehydrate_gross(self, obj):
-        return obj.gross
 
     def dehydrate_cdr_id(self, obj):
         if obj.session_id:

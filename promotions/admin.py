@@ -136,7 +136,7 @@ class PromotionsAdmin(OperatorScopedAdmin):
             "cancel_url": cancel_url or reverse(
                 f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"),
         }
-        return TemplateResponse(request, "admin/promotions/form_page.html", context)
+        return TemplateResponse(request, "admin/form_page.html", context)
 
     def _visible(self, request, pk):
         """A row of the user's operators (else 404, as for the change page)."""
