@@ -2,6 +2,7 @@
 totals on PostgreSQL."""
 
 import threading
+import time
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -140,3 +141,31 @@ def test_totals_are_sums_of_lines_and_a_full_credit_note_zeroes_the_balance(shop
         assert invoice.amount_due + note.amount_due == 0
         assert invoice.gross_total + note.gross_total == 0
         transaction.set_rollback(True)
+
+
+@pytest.mark.celery_worker
+@pytest.mark.xdist_group("celery-worker")
+def test_the_monthly_run_on_a_real_worker_issues_every_customer_once(real_worker, tshop):
+    from invoicing.models import InvoicingSettings
+
+    InvoicingSettings.objects.create(operator=tshop.operator, auto_issue=True)
+    customers = [tshop.customer, *(CustomerFactory(operator=tshop.operator) for _ in range(4))]
+    for i, customer in enumerate(customers):
+        settle_sessions(tshop, 2, customer=customer, day=1 + i)
+    result = tasks.run_invoices.delay(tshop.operator.pk,
+                                      *(d.isoformat() for d in OCTOBER)).get(timeout=60)
+    assert result["customers"] == 5
+    run = InvoiceRun.objects.get(pk=result["run"])
+    deadline = time.monotonic() + 60
+    while run.status != InvoiceRun.Status.DONE and time.monotonic() < deadline:
+        time.sleep(0.2)
+        run.refresh_from_db()
+    assert run.status == InvoiceRun.Status.DONE and run.issued == 5
+    numbers = sorted(Invoice.objects.values_list("number", flat=True))
+    prefix = f"{tshop.operator.ocpi_party_id}-INV-2026-"
+    assert numbers == [f"{prefix}{n:06d}" for n in range(1, 6)]
+    assert all(invoice.pdf for invoice in Invoice.objects.all())
+    # started again (a redelivered task): nothing new, no gap
+    again = tasks.run_invoices.delay(tshop.operator.pk,
+                                     *(d.isoformat() for d in OCTOBER)).get(timeout=60)
+    assert again["customers"] == 0 and Invoice.objects.count() == 5
