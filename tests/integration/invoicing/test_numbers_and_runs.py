@@ -169,3 +169,40 @@ def test_the_monthly_run_on_a_real_worker_issues_every_customer_once(real_worker
     again = tasks.run_invoices.delay(tshop.operator.pk,
                                      *(d.isoformat() for d in OCTOBER)).get(timeout=60)
     assert again["customers"] == 0 and Invoice.objects.count() == 5
+
+
+@pytest.mark.xdist_group("invoicing-concurrency")
+def test_two_runs_of_one_period_at_once_invoice_each_customer_once(tshop):
+    from invoicing.models import InvoicingSettings
+
+    InvoicingSettings.objects.create(operator=tshop.operator, auto_issue=True)
+    customers = [tshop.customer, *(CustomerFactory(operator=tshop.operator) for _ in range(9))]
+    for i, customer in enumerate(customers):
+        settle_sessions(tshop, 1, customer=customer, day=1 + i)
+    start = threading.Barrier(2)
+    errors = []
+
+    def run():
+        try:
+            start.wait(timeout=30)
+            made, ids = invoice_run_start(operator=tshop.operator, period_start=OCTOBER[0],
+                                          period_end=OCTOBER[1])
+            invoice_run_chunk(run_id=made.pk, customer_ids=ids)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    invoices = Invoice.objects.all()
+    assert sorted(invoices.values_list("customer_id", flat=True)) == sorted(
+        c.pk for c in customers)
+    prefix = f"{tshop.operator.ocpi_party_id}-INV-2026-"
+    assert sorted(invoices.values_list("number", flat=True)) == [
+        f"{prefix}{n:06d}" for n in range(1, 11)]
+    assert ChargingSession.objects.exclude(status="invoiced").count() == 0
