@@ -22,7 +22,7 @@ from .cdrs.jobs import (
     cdr_import_stalled_ids,
     cdr_import_summary,
     import_session_counts,
-    session_ids_of_import,
+    session_id_pages,
 )
 from .models import CdrImport, ChargingSession
 from .selectors import session_counts_by_status
@@ -69,25 +69,24 @@ def run_import_job(cdr_import_id: int, *, chunk_rows: int | None = None,
     if job.status == CdrImport.Status.RATING:
         began = time.monotonic()
         rated = failed = 0
-        ids = session_ids_of_import(cdr_import_id=job.pk)
-        for start in range(0, len(ids), RATING_CHUNK):
+        for ids in session_id_pages(cdr_import_id=job.pk, size=RATING_CHUNK,
+                                    statuses=(ChargingSession.Status.IMPORTED,)):
             def progress(run, base_rated=rated, base_failed=failed):
                 cdr_import_rating_progress(cdr_import_id=job.pk, rated=base_rated + run.rated,
                                            failed=base_failed + run.failed)
                 if after_chunk is not None:
                     after_chunk(job)
 
-            outcome = sessions_rate(session_ids=ids[start:start + RATING_CHUNK],
+            outcome = sessions_rate(session_ids=ids,
                                     trigger=RatingRun.Trigger.IMPORT,
                                     reason=f"CDR import #{job.pk} ({job.file_name})",
                                     progress=progress)
             rated += outcome.run.rated
             failed += outcome.run.failed
         # Settled at once: coupons, then prepaid credit (promotions).
-        settle_ids = session_ids_of_import(cdr_import_id=job.pk,
-                                           statuses=(ChargingSession.Status.RATED,))
-        for start in range(0, len(settle_ids), RATING_CHUNK):
-            sessions_settle(session_ids=settle_ids[start:start + RATING_CHUNK])
+        for ids in session_id_pages(cdr_import_id=job.pk, size=RATING_CHUNK,
+                                    statuses=(ChargingSession.Status.RATED,)):
+            sessions_settle(session_ids=ids)
         # Counted from the sessions, so those a previous attempt rated before it died count too.
         counts = import_session_counts(cdr_import_id=job.pk)
         job = cdr_import_finish(

@@ -545,11 +545,23 @@ def cdr_import_stalled_ids(*, older_than_seconds: int = STALLED_AFTER_SECONDS) -
                                  created_at__lt=limit).values_list("pk", flat=True))
 
 
-def session_ids_of_import(*, cdr_import_id: int, statuses=(ChargingSession.Status.IMPORTED,)
-                          ) -> list[int]:
-    return list(ChargingSession.objects.filter(cdr_import_id=cdr_import_id,
-                                               status__in=statuses)
+def session_ids_of_import(*, cdr_import_id: int, statuses=(ChargingSession.Status.IMPORTED,),
+                          after: int = 0, limit: int | None = None) -> list[int]:
+    """The job's sessions in these statuses, in id order: all of them, or (for a large job, in
+    constant memory) ``limit`` of them after the id ``after``."""
+    queryset = (ChargingSession.objects.filter(cdr_import_id=cdr_import_id, status__in=statuses,
+                                               pk__gt=after)
                 .order_by("pk").values_list("pk", flat=True))
+    return list(queryset[:limit] if limit else queryset)
+
+
+def session_id_pages(*, cdr_import_id: int, statuses, size: int):
+    """The job's sessions in these statuses, ``size`` ids at a time (never all in memory)."""
+    after = 0
+    while ids := session_ids_of_import(cdr_import_id=cdr_import_id, statuses=statuses,
+                                       after=after, limit=size):
+        yield ids
+        after = ids[-1]
 
 
 def import_session_counts(*, cdr_import_id: int) -> dict[str, int]:
