@@ -6,6 +6,7 @@
   chunks to ``invoicing.invoice_customers``.
 - ``invoicing.invoice_customers``: drafts (and with auto-issue, issued and sent invoices) for a
   chunk of customers. Idempotent: a customer invoiced before keeps that invoice.
+- ``invoicing.mark_overdue`` (beat, nightly): issued invoices past their due date become overdue.
 - ``invoicing.run_reimbursements``: the owners' statements and the employers' invoices of every
   reimbursement agreement.
 """
@@ -81,3 +82,10 @@ def run_reimbursements(operator_id: int, period_start: str, period_end: str) -> 
     return reimbursement_run(operator=operator, period_start=date.fromisoformat(period_start),
                              period_end=date.fromisoformat(period_end),
                              issue=settings_for(operator).auto_issue, render=render_invoice)
+
+
+@shared_task(name="invoicing.mark_overdue", time_limit=10 * 60, soft_time_limit=9 * 60)
+def mark_overdue() -> dict:
+    from .services import invoices_mark_overdue
+
+    return {"overdue": invoices_mark_overdue()}

@@ -9,13 +9,15 @@
 from .invoices import (
     InvoiceError,
     credit_note_create,
+    invoice_add_fee,
     invoice_delete_draft,
     invoice_draft_for_customer,
     invoice_issue,
     invoice_send,
+    invoices_mark_overdue,
 )
 from .numbers import number_take, series_for
 
-__all__ = ["InvoiceError", "credit_note_create", "invoice_delete_draft",
-           "invoice_draft_for_customer", "invoice_issue", "invoice_send", "number_take",
-           "series_for"]
+__all__ = ["InvoiceError", "credit_note_create", "invoice_add_fee", "invoice_delete_draft",
+           "invoice_draft_for_customer", "invoice_issue", "invoice_send",
+           "invoices_mark_overdue", "number_take", "series_for"]

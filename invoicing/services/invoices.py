@@ -377,3 +377,46 @@ def _credit_note(invoice: Invoice, line_ids: list[int] | None, reason: str) -> I
         note.amount_due = note.gross_total + share
         note.save()
     return note
+
+
+def invoice_add_fee(*, invoice: Invoice, description: str, net: Decimal, vat_rate: Decimal,
+                    kind: str = Kind.FEE) -> InvoiceLine:
+    """A one-off fee (or a subscription fee) on a draft: net excl. VAT, its VAT rounded with the
+    one rule, and the draft's totals the sums of its lines again."""
+    from emobility.money import round_money
+
+    if kind not in (Kind.FEE, Kind.SUBSCRIPTION):
+        raise InvoiceError("Only a fee or a subscription line can be added by hand.")
+    if not isinstance(net, Decimal) or not isinstance(vat_rate, Decimal):
+        raise InvoiceError("Amounts are Decimals.")
+    if not description.strip():
+        raise InvoiceError("Describe the fee.")
+    with transaction.atomic():
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        _editable(locked)
+        currency = str(locked.currency)
+        net = round_money(net, currency)
+        rate = ZERO if locked.reverse_charge else vat_rate
+        vat = round_money(net * rate / 100, currency)
+        position = (locked.lines.order_by("-position").values_list("position", flat=True)
+                    .first() or 0) + 1
+        line = InvoiceLine.objects.create(invoice=locked, position=position, kind=kind,
+                                          description=description[:300], quantity=Decimal(1),
+                                          unit="", unit_price=net, net=net, vat_rate=rate,
+                                          vat=vat, gross=net + vat)
+        lines = list(locked.lines.all())
+        credit = locked.credit_applied
+        _set_totals(locked, lines, credit)
+        locked.save()
+        return line
+
+
+def invoices_mark_overdue(*, today: date | None = None) -> int:
+    """Issued invoices past their due date with something left to pay become overdue (the
+    nightly job); payments move them on."""
+    today = today or timezone.localdate()
+    return Invoice.objects.filter(
+        kind=Invoice.Kind.INVOICE, status__in=[Invoice.Status.ISSUED,
+                                               Invoice.Status.PARTIALLY_PAID],
+        due_date__lt=today, amount_due__gt=0).update(status=Invoice.Status.OVERDUE,
+                                                     updated_at=timezone.now())

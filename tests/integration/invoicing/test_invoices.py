@@ -160,3 +160,30 @@ def test_sessions_of_a_draft_are_not_invoiced_twice(shop):
     assert InvoiceLine.objects.filter(kind="session").count() == 2
     invoice.delete()  # a draft thrown away frees its sessions
     assert draft(shop).lines.count() == 2
+
+
+def test_a_fee_on_a_draft_and_the_totals_stay_sums_of_lines(shop):
+    from invoicing.services import invoice_add_fee
+
+    settle_sessions(shop, 1)
+    invoice = draft(shop)
+    line = invoice_add_fee(invoice=invoice, description="Replacement RFID card",
+                           net=D("7.50"), vat_rate=D("21"))
+    invoice.refresh_from_db()
+    assert (line.net, line.vat, line.gross) == (D("7.50"), D("1.58"), D("9.08"))
+    assert invoice.gross_total == D("4.84") + D("9.08") == sum(
+        x.gross for x in invoice.lines.all())
+    issued = invoice_issue(invoice=invoice, on=date(2026, 11, 1))
+    with pytest.raises(InvoiceError, match="never changes"):
+        invoice_add_fee(invoice=issued, description="late", net=D("1"), vat_rate=D("21"))
+
+
+def test_unpaid_invoices_past_their_due_date_become_overdue(shop):
+    from invoicing.services import invoices_mark_overdue
+
+    settle_sessions(shop, 1)
+    invoice = invoice_issue(invoice=draft(shop), on=date(2026, 11, 1))  # due 15 November
+    assert invoices_mark_overdue(today=date(2026, 11, 15)) == 0
+    assert invoices_mark_overdue(today=date(2026, 11, 16)) == 1
+    invoice.refresh_from_db()
+    assert invoice.status == "overdue"
