@@ -125,9 +125,12 @@ def _session_details(session, breakdown: dict) -> dict:
 def _session_lines(sessions, *, reverse: bool, position: int) -> tuple[list[InvoiceLine], int,
                                                                       _Totals]:
     ids = [s.pk for s in sessions]
-    prices = {p.session_id: p for p in SessionPrice.objects.filter(session_id__in=ids,
-                                                                  is_current=True)}
-    settlements = {s.session_id: s for s in Settlement.objects.filter(session_id__in=ids)}
+    # Plain values, not model instances: a month of sessions is read in three queries.
+    prices = {row[0]: row for row in SessionPrice.objects.filter(
+        session_id__in=ids, is_current=True).values_list(
+        "session_id", "total_excl_vat", "total_vat", "breakdown")}
+    settlements = {row[0]: row for row in Settlement.objects.filter(
+        session_id__in=ids).values_list("session_id", "pk", "credit_used")}
     discounts = defaultdict(list)
     for line in SessionDiscount.objects.filter(settlement__session_id__in=ids).order_by(
             "settlement_id", "position"):
@@ -137,10 +140,11 @@ def _session_lines(sessions, *, reverse: bool, position: int) -> tuple[list[Invo
         price, settled = prices.get(session.pk), settlements.get(session.pk)
         if price is None or settled is None:
             raise InvoiceError(f"Session {session.external_id} has no price or settlement.")
-        details = _session_details(session, price.breakdown)
-        excl = price.total_excl_vat.amount
+        _session_id, excl, total_vat, breakdown = price
+        _session_id, settlement_id, credit_used = settled
+        details = _session_details(session, breakdown)
         parts = ([(ZERO, excl, ZERO)] if reverse else
-                 _vat_parts(price.breakdown, excl, price.total_vat.amount))
+                 _vat_parts(breakdown, excl, total_vat))
         for part, (rate, net, vat) in enumerate(parts):
             position += 1
             # A session with components at several VAT rates has a line per rate; the first
@@ -156,7 +160,7 @@ def _session_lines(sessions, *, reverse: bool, position: int) -> tuple[list[Invo
                     "cdr_id": details["cdr_id"], "continues": True}))
             totals.net += net
             totals.vat += vat
-        for discount in discounts.get(settled.pk, ()):
+        for discount in discounts.get(settlement_id, ()):
             position += 1
             rate = ZERO if reverse or not parts else parts[0][0]
             lines.append(InvoiceLine(
@@ -165,7 +169,7 @@ def _session_lines(sessions, *, reverse: bool, position: int) -> tuple[list[Invo
                 gross=-discount.amount, details={"cdr_id": details["cdr_id"]}))
             totals.net -= discount.amount_excl_vat
             totals.vat -= discount.vat
-        totals.credit += settled.credit_used
+        totals.credit += credit_used
     return lines, position, totals
 
 
