@@ -67,18 +67,6 @@ def agreement_station_ids(*, operator_id: int, start: date, end: date) -> set[in
                .values_list("chargingstation_id", flat=True))
 
 
-def sessions_to_invoice(*, customer_id: int, operator_id: int, start: date, end: date,
-                        zone: str, exclude_stations: set[int] | None = None):
-    begin, finish = period_bounds(start=start, end=end, zone=zone)
-    queryset = (ChargingSession.objects.filter(
-        operator_id=operator_id, customer_id=customer_id, status=ChargingSession.Status.SETTLED,
-        start__gte=begin, start__lt=finish)
-        .exclude(Exists(InvoiceLine.objects.filter(session=OuterRef("pk"), kind=Kind.SESSION))))
-    if exclude_stations:
-        queryset = queryset.exclude(evse__station_id__in=exclude_stations)
-    return queryset
-
-
 # --- building lines ------------------------------------------------------------------------------
 
 @dataclass
@@ -122,9 +110,16 @@ def _session_details(session, breakdown: dict) -> dict:
     }
 
 
-def _session_lines(sessions, *, reverse: bool, position: int) -> tuple[list[InvoiceLine], int,
-                                                                      _Totals]:
-    ids = [s.pk for s in sessions]
+@dataclass
+class _Priced:
+    """What the lines of many sessions need, read once: prices, settlements, discount lines."""
+
+    prices: dict
+    settlements: dict
+    discounts: dict
+
+
+def _priced(ids: list[int]) -> _Priced:
     # Plain values, not model instances: a month of sessions is read in three queries.
     prices = {row[0]: row for row in SessionPrice.objects.filter(
         session_id__in=ids, is_current=True).values_list(
@@ -135,6 +130,13 @@ def _session_lines(sessions, *, reverse: bool, position: int) -> tuple[list[Invo
     for line in SessionDiscount.objects.filter(settlement__session_id__in=ids).order_by(
             "settlement_id", "position"):
         discounts[line.settlement_id].append(line)
+    return _Priced(prices, settlements, discounts)
+
+
+def _session_lines(sessions, *, reverse: bool, position: int, priced: _Priced | None = None
+                   ) -> tuple[list[InvoiceLine], int, _Totals]:
+    priced = priced or _priced([s.pk for s in sessions])
+    prices, settlements, discounts = priced.prices, priced.settlements, priced.discounts
     lines, totals = [], _Totals()
     for session in sessions:
         price, settled = prices.get(session.pk), settlements.get(session.pk)
@@ -202,23 +204,59 @@ def invoice_draft_for_customer(*, operator: Operator, customer: Customer, period
     """The customer's draft invoice for the period from its settled sessions not yet invoiced;
     the existing one when the run made it before (idempotent), ``None`` when there is nothing
     to invoice (or only zero and ``skip_zero``)."""
+    return invoice_drafts_for_customers(
+        operator=operator, customers=[customer], period_start=period_start,
+        period_end=period_end, run=run, skip_zero=skip_zero,
+        exclude_stations=exclude_stations)[customer.pk]
+
+
+def invoice_drafts_for_customers(*, operator: Operator, customers: list[Customer],
+                                 period_start: date, period_end: date, run=None,
+                                 skip_zero: bool | None = None,
+                                 exclude_stations: set[int] | None = None
+                                 ) -> dict[int, Invoice | None]:
+    """``invoice_draft_for_customer`` for many customers at once (a run's chunk): their
+    sessions, prices, settlements and discounts are read in four queries for all of them; each
+    draft is then written in a transaction of its own (a race lost by one customer leaves the
+    others alone)."""
     config = settings_for(operator)
     skip_zero = config.skip_zero if skip_zero is None else skip_zero
     series = series_for(operator=operator, kind=NumberSeries.Kind.INVOICE)
-    existing = _run_invoice(customer, series, period_start, period_end)
-    if existing is not None:
-        return existing
+    result: dict[int, Invoice | None] = {c.pk: None for c in customers}
+    for invoice in Invoice.objects.filter(
+            customer__in=customers, series=series, origin="run", agreement=None,
+            period_start=period_start, period_end=period_end, kind=Invoice.Kind.INVOICE):
+        result[invoice.customer_id] = invoice
+    todo = [c for c in customers if result[c.pk] is None]
+    if not todo:
+        return result
     if exclude_stations is None:
         exclude_stations = agreement_station_ids(operator_id=operator.pk, start=period_start,
                                                  end=period_end)
-    sessions = list(sessions_to_invoice(
-        customer_id=customer.pk, operator_id=operator.pk, start=period_start, end=period_end,
-        zone=config.time_zone, exclude_stations=exclude_stations)
-        .select_related("evse__station__location").order_by("start", "pk"))
-    if not sessions:
-        return None
+    begin, finish = period_bounds(start=period_start, end=period_end, zone=config.time_zone)
+    queryset = (ChargingSession.objects.filter(
+        operator_id=operator.pk, customer__in=todo, status=ChargingSession.Status.SETTLED,
+        start__gte=begin, start__lt=finish)
+        .exclude(Exists(InvoiceLine.objects.filter(session=OuterRef("pk"), kind=Kind.SESSION))))
+    if exclude_stations:
+        queryset = queryset.exclude(evse__station_id__in=exclude_stations)
+    by_customer: dict[int, list] = defaultdict(list)
+    for session in queryset.select_related("evse__station__location").order_by("start", "pk"):
+        by_customer[session.customer_id].append(session)
+    priced = _priced([s.pk for sessions in by_customer.values() for s in sessions])
+    for customer in todo:
+        sessions = by_customer.get(customer.pk)
+        if sessions:
+            result[customer.pk] = _draft(operator, customer, sessions, priced, series,
+                                         period_start, period_end, run, skip_zero)
+    return result
+
+
+def _draft(operator, customer, sessions, priced, series, period_start, period_end, run,
+           skip_zero) -> Invoice | None:
     reverse = _reverse(operator, customer)
-    lines, _position, totals = _session_lines(sessions, reverse=reverse, position=0)
+    lines, _position, totals = _session_lines(sessions, reverse=reverse, position=0,
+                                              priced=priced)
     invoice = Invoice(operator=operator, customer=customer, kind=Invoice.Kind.INVOICE,
                       origin=Invoice.Origin.RUN, series=series, period_start=period_start,
                       period_end=period_end, currency=str(customer.currency),

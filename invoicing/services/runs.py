@@ -24,7 +24,7 @@ from emobility.models import ChargingSession, Customer, Operator
 from ..models import Invoice, InvoiceLine, InvoiceRun
 from .invoices import (
     agreement_station_ids,
-    invoice_draft_for_customer,
+    invoice_drafts_for_customers,
     invoice_issue,
     invoice_send,
     period_bounds,
@@ -78,28 +78,39 @@ def invoice_run_start(*, operator: Operator, period_start: date, period_end: dat
 
 
 def invoice_run_chunk(*, run_id: int, customer_ids: list[int], render=None) -> dict:
-    """Drafts (and, with auto-issue, issued and sent invoices) for these customers of the run.
-    Each customer in a transaction of its own; a failure is recorded and the others go on."""
+    """Drafts (and, with auto-issue, issued and sent invoices) for these customers of the run:
+    their sessions read for all of them at once, each draft and each issue in a transaction of
+    its own; a failure is recorded and the others go on."""
     run = InvoiceRun.objects.select_related("operator").get(pk=run_id)
     operator = run.operator
     stations = agreement_station_ids(operator_id=operator.pk, start=run.period_start,
                                      end=run.period_end)
     counts = {"drafts": 0, "issued": 0, "skipped": 0, "failures": 0}
     errors = []
-    for customer in Customer.objects.filter(pk__in=customer_ids, operator=operator):
+    customers = list(Customer.objects.filter(pk__in=customer_ids, operator=operator))
+    try:
+        drafts = invoice_drafts_for_customers(
+            operator=operator, customers=customers, period_start=run.period_start,
+            period_end=run.period_end, run=run, exclude_stations=stations)
+    except Exception as exc:  # recorded on the run; the chunk can be run again
+        logger.exception("Invoice run %s: a chunk failed", run_id)
+        drafts = {}
+        counts["failures"] += len(customers)
+        errors.append({"customer": "", "error": f"{type(exc).__name__}: {exc}"[:500]})
+    for customer in customers:
+        if customer.pk not in drafts:
+            continue
+        invoice = drafts[customer.pk]
+        if invoice is None:
+            counts["skipped"] += 1
+            continue
+        counts["drafts"] += 1
+        if not (run.auto_issue and invoice.status == Invoice.Status.DRAFT):
+            continue
         try:
-            with transaction.atomic():
-                invoice = invoice_draft_for_customer(
-                    operator=operator, customer=customer, period_start=run.period_start,
-                    period_end=run.period_end, run=run, exclude_stations=stations)
-            if invoice is None:
-                counts["skipped"] += 1
-            else:
-                counts["drafts"] += 1
-                if run.auto_issue and invoice.status == Invoice.Status.DRAFT:
-                    invoice = invoice_issue(invoice=invoice, render=render)
-                    counts["issued"] += 1
-                    invoice_send(invoice=invoice)
+            invoice = invoice_issue(invoice=invoice, render=render)
+            counts["issued"] += 1
+            invoice_send(invoice=invoice)
         except Exception as exc:  # recorded on the run; the other customers go on
             logger.exception("Invoice run %s: customer %s failed", run_id, customer.pk)
             counts["failures"] += 1
