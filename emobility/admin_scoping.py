@@ -6,7 +6,10 @@ everything. A row of another operator answers 404, never a redirect that confirm
 """
 
 from django.contrib import admin
+from django.db.models import Q
 from django.http import Http404
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .models import Operator
 from .selectors import operator_ids_for_user, scope_to_user
@@ -59,3 +62,30 @@ class OperatorScopedAdmin(admin.ModelAdmin):
 
 class ScopedOperatorFilter(admin.RelatedOnlyFieldListFilter):
     """Operator filter that lists only the operators present in the user's rows."""
+
+
+def validity_filter(*, dates: bool):
+    """A list filter "valid now / not yet valid / ended" on ``valid_from``/``valid_until``:
+    calendar dates with an inclusive end (``dates``), or instants with an exclusive end."""
+    class ValidityFilter(admin.SimpleListFilter):
+        title = _("validity")
+        parameter_name = "validity"
+
+        def lookups(self, request, model_admin):
+            return [("current", _("Valid now")), ("upcoming", _("Not yet valid")),
+                    ("ended", _("Ended"))]
+
+        def queryset(self, request, queryset):
+            now = timezone.localdate() if dates else timezone.now()
+            ongoing = Q(valid_until__gte=now) if dates else Q(valid_until__gt=now)
+            ended = Q(valid_until__lt=now) if dates else Q(valid_until__lte=now)
+            if self.value() == "current":
+                return queryset.filter(Q(valid_until__isnull=True) | ongoing,
+                                       valid_from__lte=now)
+            if self.value() == "upcoming":
+                return queryset.filter(valid_from__gt=now)
+            if self.value() == "ended":
+                return queryset.filter(ended)
+            return queryset
+
+    return ValidityFilter

@@ -5,6 +5,7 @@ granted to them or their groups directly). Which rows they may see is decided el
 operator-scoped selectors and the admin's scoped querysets.
 """
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
 
@@ -53,3 +54,9 @@ class MembershipBackend(ModelBackend):
                 role_perms |= role_permissions(role)
             user_obj._membership_perm_cache = role_perms
         return perms | user_obj._membership_perm_cache
+
+
+def acting_user(actor):
+    """The user row behind ``actor`` for the records that keep who did something, or ``None``
+    (no one, an anonymous user, or an API key's stand-in principal)."""
+    return actor if isinstance(actor, get_user_model()) and actor.is_authenticated else None

@@ -36,9 +36,10 @@ from import_export.formats.base_formats import Format
 from import_export.instance_loaders import BaseInstanceLoader
 from import_export.results import InvalidRow, Result, RowResult
 
+from .auth import acting_user
 from .cdrs import profiles
 from .cdrs.jobs import cdr_import_write_errors, file_format
-from .cdrs.reader import CsvSource, ImportFileError, Row
+from .cdrs.reader import DELIMITER_NAMES, CsvSource, ImportFileError, Row
 from .cdrs.store import store
 from .cdrs.validation import CdrValidator, Record, RowError, ValidCdr, records_from_rows
 from .models import CdrImport, ChargingSession
@@ -49,7 +50,6 @@ from .spreadsheet import spreadsheet_safe
 MAX_ROWS = 10_000
 #: refused before reading: no 10,000-row CDR file is this large
 MAX_BYTES = 20 * 1024 * 1024
-DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 
 class TooLarge(ImportFileError):
@@ -304,7 +304,7 @@ class CdrImportResource(resources.Resource):
     def _create_job(self, cdr_file: CdrFile, header_map, now: datetime,
                     file_name: str | None) -> CdrImport:
         name = os.path.basename(file_name or "cdrs.csv")[:255] or "cdrs.csv"
-        actor = self.actor if getattr(self.actor, "is_authenticated", False) else None
+        actor = acting_user(self.actor)
         job = CdrImport(
             operator=self.operator, created_by=actor, door=CdrImport.Door.ADMIN,
             file_name=name, file_size=len(cdr_file.data), profile=header_map.profile.name,

@@ -13,7 +13,6 @@
 import time
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
 from .cdrs.jobs import (
     cdr_import_finish,
@@ -24,6 +23,7 @@ from .cdrs.jobs import (
     import_session_counts,
     session_id_pages,
 )
+from .celery import DB_RETRY
 from .models import CdrImport, ChargingSession
 from .selectors import session_counts_by_status
 
@@ -32,13 +32,6 @@ RATED = (ChargingSession.Status.RATED, ChargingSession.Status.SETTLED,
 #: sessions per rating call of an import job (one RatingRun each)
 RATING_CHUNK = 20_000
 
-_RETRY = {
-    "autoretry_for": (OperationalError, InterfaceError),
-    "retry_backoff": 5,
-    "retry_backoff_max": 600,  # below the broker's visibility timeout (1 h)
-    "retry_jitter": True,
-    "max_retries": 5,
-}
 
 
 @shared_task(name="emobility.session_counts", time_limit=60, soft_time_limit=50)
@@ -48,7 +41,7 @@ def session_counts(operator_id: int) -> dict[str, int]:
 
 
 @shared_task(name="emobility.import_cdrs", acks_late=True, reject_on_worker_lost=True,
-             time_limit=4 * 3600, soft_time_limit=4 * 3600 - 300, **_RETRY)
+             time_limit=4 * 3600, soft_time_limit=4 * 3600 - 300, **DB_RETRY)
 def import_cdrs(cdr_import_id: int, chunk_rows: int | None = None) -> dict | None:
     return run_import_job(cdr_import_id, chunk_rows=chunk_rows)
 

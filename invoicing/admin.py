@@ -26,7 +26,6 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q
 from django.forms.models import BaseInlineFormSet
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -45,7 +44,7 @@ from stdnum import bic as stdnum_bic
 from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError as StdnumError
 
-from emobility.admin_scoping import OperatorScopedAdmin
+from emobility.admin_scoping import OperatorScopedAdmin, validity_filter
 from emobility.models import Membership, Operator
 from emobility.selectors import operator_ids_for_user, scope_to_user
 from emobility.spreadsheet import spreadsheet_safe
@@ -1530,24 +1529,7 @@ class AgreementForm(forms.ModelForm):
         return cleaned
 
 
-class ValidNowFilter(admin.SimpleListFilter):
-    title = _("validity")
-    parameter_name = "validity"
-
-    def lookups(self, request, model_admin):
-        return [("current", _("Valid now")), ("ended", _("Ended")),
-                ("upcoming", _("Not yet valid"))]
-
-    def queryset(self, request, queryset):
-        today = timezone.localdate()
-        if self.value() == "current":
-            return queryset.filter(Q(valid_until__isnull=True) | Q(valid_until__gte=today),
-                                   valid_from__lte=today)
-        if self.value() == "ended":
-            return queryset.filter(valid_until__lt=today)
-        if self.value() == "upcoming":
-            return queryset.filter(valid_from__gt=today)
-        return queryset
+ValidNowFilter = validity_filter(dates=True)
 
 
 @admin.register(ReimbursementAgreement)

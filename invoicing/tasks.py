@@ -14,22 +14,15 @@
 from datetime import date
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from emobility.celery import DB_RETRY
 from emobility.models import Operator
 
 from .services.runs import invoice_run_chunk, invoice_run_start, previous_month
 
 CHUNK_SIZE = 100
 
-_RETRY = {
-    "autoretry_for": (OperationalError, InterfaceError),
-    "retry_backoff": 5,
-    "retry_backoff_max": 600,
-    "retry_jitter": True,
-    "max_retries": 5,
-}
 
 
 def render_invoice(invoice) -> bytes:
@@ -50,7 +43,7 @@ def start_monthly_runs(today: str | None = None) -> dict:
 
 
 @shared_task(name="invoicing.run_invoices", acks_late=True, time_limit=10 * 60,
-             soft_time_limit=9 * 60, **_RETRY)
+             soft_time_limit=9 * 60, **DB_RETRY)
 def run_invoices(operator_id: int, period_start: str, period_end: str,
                  actor_id: int | None = None) -> dict:
     from django.contrib.auth import get_user_model
@@ -67,13 +60,13 @@ def run_invoices(operator_id: int, period_start: str, period_end: str,
 
 
 @shared_task(name="invoicing.invoice_customers", acks_late=True, time_limit=30 * 60,
-             soft_time_limit=28 * 60, **_RETRY)
+             soft_time_limit=28 * 60, **DB_RETRY)
 def invoice_customers(run_id: int, customer_ids: list[int]) -> dict:
     return invoice_run_chunk(run_id=run_id, customer_ids=customer_ids, render=render_invoice)
 
 
 @shared_task(name="invoicing.run_reimbursements", acks_late=True, time_limit=30 * 60,
-             soft_time_limit=28 * 60, **_RETRY)
+             soft_time_limit=28 * 60, **DB_RETRY)
 def run_reimbursements(operator_id: int, period_start: str, period_end: str) -> dict:
     from .services.invoices import settings_for
     from .services.statements import reimbursement_run

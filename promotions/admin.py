@@ -29,7 +29,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from emobility.admin_scoping import OperatorScopedAdmin
+from emobility.admin_scoping import OperatorScopedAdmin, validity_filter
 from emobility.cdrs.jobs import session_ids_of_import
 from emobility.models import ChargingSession, Operator
 from emobility.money import round_money
@@ -210,24 +210,7 @@ def codes_rows(queryset):
 
 # --- coupons ----------------------------------------------------------------------------------
 
-class ValidityFilter(admin.SimpleListFilter):
-    title = _("validity")
-    parameter_name = "validity"
-
-    def lookups(self, request, model_admin):
-        return [("current", _("Valid now")), ("upcoming", _("Not yet valid")),
-                ("ended", _("Ended"))]
-
-    def queryset(self, request, queryset):
-        now = timezone.now()
-        if self.value() == "current":
-            return queryset.filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now),
-                                   valid_from__lte=now)
-        if self.value() == "upcoming":
-            return queryset.filter(valid_from__gt=now)
-        if self.value() == "ended":
-            return queryset.filter(valid_until__lte=now)
-        return queryset
+ValidityFilter = validity_filter(dates=False)
 
 
 @admin.register(Coupon)

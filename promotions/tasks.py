@@ -9,29 +9,22 @@
 """
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
+
+from emobility.celery import DB_RETRY
 
 from .selectors import operator_ids_with_rated_sessions
 from .services import credit_expire, redemptions_expire, sessions_settle
 
-_RETRY = {
-    "autoretry_for": (OperationalError, InterfaceError),
-    "retry_backoff": 5,
-    "retry_backoff_max": 600,  # below the broker's visibility timeout (1 h)
-    "retry_jitter": True,
-    "max_retries": 5,
-}
-
 
 @shared_task(name="promotions.settle_sessions", time_limit=20 * 60, soft_time_limit=18 * 60,
-             **_RETRY)
+             **DB_RETRY)
 def settle_sessions(session_ids: list[int]) -> dict:
     outcome = sessions_settle(session_ids=session_ids)
     return {"settled": outcome.settled, "skipped": outcome.skipped}
 
 
 @shared_task(name="promotions.settle_pending", time_limit=30 * 60, soft_time_limit=28 * 60,
-             **_RETRY)
+             **DB_RETRY)
 def settle_pending() -> dict:
     settled = 0
     for operator_id in operator_ids_with_rated_sessions():
@@ -39,6 +32,7 @@ def settle_pending() -> dict:
     return {"settled": settled}
 
 
-@shared_task(name="promotions.expire", time_limit=30 * 60, soft_time_limit=28 * 60, **_RETRY)
+@shared_task(name="promotions.expire", time_limit=30 * 60, soft_time_limit=28 * 60,
+             **DB_RETRY)
 def expire() -> dict:
     return {"credit_lots": credit_expire(), "redemptions": redemptions_expire()}

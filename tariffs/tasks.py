@@ -10,8 +10,8 @@
 """
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 
+from emobility.celery import DB_RETRY
 from emobility.models import ChargingSession
 from emobility.selectors import operator_ids_with_sessions_in, session_ids_in_status
 
@@ -21,18 +21,10 @@ from .services import sessions_rate
 #: sessions per ``rate_sessions`` task
 CHUNK_SIZE = 5000
 
-_RETRY = {
-    # A lost database connection is worth retrying; a bug is not.
-    "autoretry_for": (OperationalError, InterfaceError),
-    "retry_backoff": 5,
-    "retry_backoff_max": 600,  # below the broker's visibility timeout (1 h)
-    "retry_jitter": True,
-    "max_retries": 5,
-}
 
 
 @shared_task(name="tariffs.rate_sessions", time_limit=20 * 60, soft_time_limit=18 * 60,
-             **_RETRY)
+             **DB_RETRY)
 def rate_sessions(session_ids: list[int], retry_failed: bool = False,
                   trigger: str = RatingRun.Trigger.TASK) -> dict:
     outcome = sessions_rate(session_ids=session_ids, retry_failed=retry_failed,
@@ -41,7 +33,8 @@ def rate_sessions(session_ids: list[int], retry_failed: bool = False,
     return {"run": run.pk, "rated": run.rated, "failed": run.failed, "skipped": run.skipped}
 
 
-@shared_task(name="tariffs.rate_operator", time_limit=5 * 60, soft_time_limit=4 * 60, **_RETRY)
+@shared_task(name="tariffs.rate_operator", time_limit=5 * 60, soft_time_limit=4 * 60,
+             **DB_RETRY)
 def rate_operator(operator_id: int, retry_failed: bool = False) -> dict:
     statuses = [ChargingSession.Status.IMPORTED]
     if retry_failed:
@@ -53,7 +46,8 @@ def rate_operator(operator_id: int, retry_failed: bool = False) -> dict:
     return {"sessions": len(ids), "tasks": len(chunks)}
 
 
-@shared_task(name="tariffs.rate_pending", time_limit=5 * 60, soft_time_limit=4 * 60, **_RETRY)
+@shared_task(name="tariffs.rate_pending", time_limit=5 * 60, soft_time_limit=4 * 60,
+             **DB_RETRY)
 def rate_pending() -> dict:
     operator_ids = operator_ids_with_sessions_in(status=ChargingSession.Status.IMPORTED)
     for operator_id in operator_ids:

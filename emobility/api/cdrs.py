@@ -26,6 +26,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from emobility.auth import acting_user
 from emobility.cdrs.jobs import cdr_import_create
 from emobility.cdrs.ocpi import record_from_ocpi, records_from_ocpi
 from emobility.cdrs.profiles import PROFILES
@@ -50,7 +51,6 @@ from tariffs.pricing.sessions import session_cdr
 from tariffs.selectors import session_ratings
 from tariffs.services import sessions_rate
 
-from .authentication import ApiKeyPrincipal
 from .exceptions import PayloadTooLarge, error_body
 from .fields import PatternField
 from .parsers import BoundedMultiPartParser
@@ -65,12 +65,6 @@ MAX_CDRS = 1000
 MAX_CDRS_BODY = 5 * 1024 * 1024
 #: what a multipart upload may add to the file (boundaries, headers, the other fields)
 MULTIPART_OVERHEAD = 1024 * 1024
-
-
-def _actor(request):
-    """The user behind a request, for the records that keep one (``None`` with an API key)."""
-    user = request.user
-    return None if isinstance(user, ApiKeyPrincipal) or not user.is_authenticated else user
 
 
 def _priceable(cdr: ValidCdr) -> tuple[str, str] | None:
@@ -164,7 +158,7 @@ class CdrsApi(APIView):
             f" (key {key.prefix})" if key is not None else "")
         try:
             sessions_rate(session_ids=session_ids, trigger=RatingRun.Trigger.IMPORT,
-                          actor=_actor(request), reason=reason)
+                          actor=acting_user(request.user), reason=reason)
         except Exception:
             logger.exception("Rating CDRs received through the API failed; the sessions stay "
                              "imported")
@@ -272,7 +266,7 @@ class CdrImportListApi(APIView):
                 job = cdr_import_create(operator=operator, upload=data["file"],
                                         door=CdrImport.Door.API,
                                         profile=data.get("profile") or None,
-                                        strict=data["strict"], actor=_actor(request))
+                                        strict=data["strict"], actor=acting_user(request.user))
                 # After the commit, so the worker finds the job. A broker that is down does not
                 # undo the job: it stays queued, and the beat's resume task enqueues it.
                 transaction.on_commit(lambda: import_cdrs.delay(job.pk), robust=True)

@@ -28,18 +28,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.files.uploadedfile import UploadedFile
 from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count, F
 from django.utils import timezone
 
+from ..auth import acting_user
 from ..db import copy_insert
 from ..models import CdrImport, CdrImportError, ChargingSession, Operator
 from ..spreadsheet import spreadsheet_safe
 from . import profiles
-from .reader import CsvSource, ImportFileError
+from .reader import DELIMITER_NAMES, CsvSource, ImportFileError
 from .store import CdrStage, StagingRace, store
 from .validation import CdrValidator, Record, RowError, ValidCdr, records_from_rows
 
@@ -97,11 +97,10 @@ def cdr_import_create(*, operator: Operator, upload: UploadedFile | File, door: 
     size = upload.size
     upload.seek(0)
     source, sniffed = _sniff(upload, size=size, profile=profile or None)
-    if not any(True for _ in _first_rows(source)):
+    if next(source.rows(), None) is None:
         raise ImportFileError("The file has a header but no rows.")
     upload.seek(0)
-    job = CdrImport(operator=operator, created_by=actor if isinstance(
-        actor, get_user_model()) else None, door=door, file_name=name,
+    job = CdrImport(operator=operator, created_by=acting_user(actor), door=door, file_name=name,
         file_size=size, profile=sniffed.header_map.profile.name, strict=strict,
         header=list(sniffed.header_map.header),
         file_format=file_format(sniffed.header_map, encoding=sniffed.encoding,
@@ -111,18 +110,10 @@ def cdr_import_create(*, operator: Operator, upload: UploadedFile | File, door: 
     return job
 
 
-def _first_rows(source: CsvSource, n: int = 1):
-    for i, row in enumerate(source.rows()):
-        if i >= n:
-            return
-        yield row
-
-
 def file_format(header_map: profiles.HeaderMap, *, encoding: str, delimiter: str,
                 **more) -> dict:
     """What was detected of a file, as a job records it."""
-    names = {",": "comma", ";": "semicolon", "\t": "tab"}
-    return {"encoding": encoding, "delimiter": names.get(delimiter, "comma"),
+    return {"encoding": encoding, "delimiter": DELIMITER_NAMES.get(delimiter, "comma"),
             "profile": header_map.profile.name, "ignored_columns": header_map.ignored[:50],
             **more}
 

@@ -22,6 +22,8 @@ MAX_CELL_CHARS = 10_000
 #: the first bytes looked at to recognise the file
 SNIFF_BYTES = 64 * 1024
 DELIMITERS = (",", ";", "\t")
+#: how a delimiter is named to a person
+DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
 
 _SIGNATURES = (
     (b"PK\x03\x04", "This is a ZIP archive or an Excel workbook (.xlsx), not a CSV file: save "

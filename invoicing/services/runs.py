@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from emobility.auth import acting_user
 from emobility.models import ChargingSession, Customer, Operator
 
 from ..models import Invoice, InvoiceLine, InvoiceRun
@@ -71,7 +72,7 @@ def invoice_run_start(*, operator: Operator, period_start: date, period_end: dat
         period_end=period_end, status=InvoiceRun.Status.RUNNING,
         auto_issue=config.auto_issue, customers_total=len(customer_ids),
         started_at=timezone.now(),
-        triggered_by=actor if getattr(actor, "is_authenticated", False) else None)
+        triggered_by=acting_user(actor))
     if not customer_ids:
         _finish(run.pk)
     return run, customer_ids

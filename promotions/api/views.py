@@ -23,11 +23,11 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from emobility.api.authentication import ApiKeyPrincipal
 from emobility.api.exceptions import Unprocessable
 from emobility.api.fields import PatternField, TextField
 from emobility.api.permissions import ActsForAnOperator, MayWrite
 from emobility.api.tenancy import SLUG_RE, request_operator
+from emobility.auth import acting_user
 from emobility.models import ChargingSession, Customer, Operator
 
 from .. import selectors
@@ -72,12 +72,6 @@ def _operator_field():
     return PatternField(
         SLUG_RE, max_length=40, required=False,
         error_messages={"invalid": _("Give an operator code (letters, digits, - and _).")})
-
-
-def _actor(request):
-    """The user behind a request, for the records that keep one (``None`` with an API key)."""
-    user = request.user
-    return None if isinstance(user, ApiKeyPrincipal) or not user.is_authenticated else user
 
 
 def _usable(text: str, longest: int) -> bool:
@@ -168,7 +162,7 @@ class CouponRedeemApi(APIView):
         customer = _customer(operator, data["customer"])
         try:
             redemption = coupon_redeem(operator=operator, code=data["code"], customer=customer,
-                                       actor=_actor(request), door="api")
+                                       actor=acting_user(request.user), door="api")
         except RedemptionRefused as exc:
             raise _refused(exc) from exc
         return Response(redemption_json(redemption), status=status.HTTP_201_CREATED)
@@ -295,16 +289,9 @@ class WalletTopUpsApi(APIView):
                 raise self._reused(known, currency)
             return Response(top_up_json(known, currency), status=status.HTTP_200_OK)
 
-        offered = {str(customer.currency), str(operator.default_currency)} | {
-            str(c) for c in selectors.wallets(operator_id=operator.pk, customer_id=customer.pk)
-            .values_list("currency", flat=True)}
-        if currency not in offered:
-            raise Unprocessable(
-                _("This customer tops up in %(currencies)s.")
-                % {"currencies": ", ".join(sorted(offered))}, code="top_up_refused")
         try:
             top_up = top_up_request(customer=customer, amount=amount, idempotency_key=key,
-                                    currency=currency, actor=_actor(request))
+                                    currency=currency, actor=acting_user(request.user))
         except CreditError as exc:
             clash = earlier.exclude(amount=amount).first()  # the same key, sent meanwhile
             if clash is not None:
@@ -385,7 +372,7 @@ class PerkVoucherUseApi(APIView):
         operator = request_operator(request, serializer.validated_data.get("operator"))
         voucher = _voucher(operator, code)
         try:
-            voucher = perk_voucher_use(voucher=voucher, actor=_actor(request))
+            voucher = perk_voucher_use(voucher=voucher, actor=acting_user(request.user))
         except VoucherError as exc:
             raise Conflict(str(exc), code="voucher_used") from exc
         return Response(voucher_json(_voucher(operator, voucher.code)))

@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from emobility.auth import acting_user
 from emobility.models import Customer, Operator
 
 from ..models import Coupon, CouponCode, Redemption
@@ -176,8 +177,7 @@ def coupon_redeem(*, operator: Operator, code: str, customer: Customer, actor=No
         CouponCode.objects.filter(pk=row.pk).update(uses_count=F("uses_count") + 1)
         return Redemption.objects.create(
             operator=operator, coupon=coupon, code=row, customer=customer, redeemed_at=at,
-            redeemed_by=actor if getattr(actor, "pk", None) and hasattr(actor, "username")
-            else None, door=door[:10],
+            redeemed_by=acting_user(actor), door=door[:10],
             amount_left=coupon.amount if coupon.unit == Coupon.Unit.MONEY else None,
             sessions_left=coupon.sessions if coupon.unit == Coupon.Unit.SESSIONS else None)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from emobility.auth import acting_user
+
 from ..models import PerkVoucher
 
 
@@ -14,7 +16,7 @@ class VoucherError(ValueError):
 def perk_voucher_use(*, voucher: PerkVoucher, actor=None) -> PerkVoucher:
     """Mark the voucher used (the driver got the sandwich). A second time is refused."""
     now = timezone.now()
-    user = actor if getattr(actor, "pk", None) and hasattr(actor, "username") else None
+    user = acting_user(actor)
     if not PerkVoucher.objects.filter(pk=voucher.pk, used_at__isnull=True).update(
             used_at=now, used_by=user):
         voucher.refresh_from_db()

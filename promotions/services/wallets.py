@@ -16,6 +16,7 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from emobility.auth import acting_user
 from emobility.models import ChargingSession, Customer
 from emobility.money import minor_unit, round_money
 
@@ -28,10 +29,6 @@ Credit = LedgerEntry.Credit
 
 class CreditError(ValueError):
     """A credit operation that cannot be done; the message says why."""
-
-
-def _user(actor):
-    return actor if getattr(actor, "pk", None) and hasattr(actor, "username") else None
 
 
 def _amount(amount: Decimal, currency: str) -> Decimal:
@@ -70,7 +67,7 @@ def _add_lot(wallet: Wallet, *, kind: str, amount: Decimal, at: datetime, reason
         operator_id=wallet.operator_id, wallet=wallet, kind=kind,
         credit=Credit.GRANTED if kind == Kind.GRANT else Credit.PURCHASED, amount=amount,
         remaining=amount, expires_at=expires_at, reason=reason[:300],
-        created_by=_user(actor), idempotency_key=idempotency_key, created_at=at)
+        created_by=acting_user(actor), idempotency_key=idempotency_key, created_at=at)
     wallet.balance += amount
     Wallet.objects.filter(pk=wallet.pk).update(balance=wallet.balance, updated_at=at)
     return entry
@@ -81,7 +78,7 @@ def _draw(wallet: Wallet, lot: LedgerEntry, *, kind: str, amount: Decimal, at: d
     """Take ``amount`` from ``lot`` (both locked by the caller)."""
     entry = LedgerEntry(operator_id=wallet.operator_id, wallet=wallet, kind=kind,
                         credit=lot.credit, amount=-amount, lot=lot, reason=reason[:300],
-                        session_id=session_id, created_by=_user(actor), created_at=at)
+                        session_id=session_id, created_by=acting_user(actor), created_at=at)
     entry.save()
     lot.remaining -= amount
     wallet.balance -= amount
@@ -116,12 +113,23 @@ def top_up_bounds(operator_id: int) -> tuple[Decimal, Decimal]:
     return found
 
 
+def top_up_currencies(customer: Customer) -> set[str]:
+    """The currencies a customer may buy credit in: their own, their operator's, and those of
+    the wallets they have (a top-up never opens a wallet in any other currency)."""
+    return {str(customer.currency), str(customer.operator.default_currency)} | {
+        str(c) for c in Wallet.objects.filter(customer=customer).values_list("currency",
+                                                                             flat=True)}
+
+
 def top_up_request(*, customer: Customer, amount: Decimal, idempotency_key: str,
                    currency: str | None = None, actor=None) -> TopUp:
     """A driver asks to buy credit (handed to payments). The same key again is the same request
     (the same amount, or a refusal): it never makes a second one. The top-up returned has
     ``created`` true when this call made it."""
     currency = (currency or str(customer.currency)).upper()
+    offered = top_up_currencies(customer)
+    if currency not in offered:
+        raise CreditError(f"This customer tops up in {', '.join(sorted(offered))}.")
     if customer.status != Customer.Status.ACTIVE:
         raise CreditError("This customer account is blocked.")
     _amount(amount, currency)
@@ -138,7 +146,7 @@ def top_up_request(*, customer: Customer, amount: Decimal, idempotency_key: str,
             with transaction.atomic():
                 top_up = TopUp.objects.create(operator_id=customer.operator_id, wallet=wallet,
                                               amount=amount, idempotency_key=key,
-                                              requested_by=_user(actor))
+                                              requested_by=acting_user(actor))
             top_up.created = True
             return top_up
         except IntegrityError:
