@@ -202,6 +202,17 @@ REST_FRAMEWORK = {
 
 LOGIN_URL = "admin:login"
 
+# Payments (docs/payments.md). The simulated provider needs no network and is the default; Stripe
+# is configured per operator (PaymentSettings.gateway) with these keys.
+SIMULATED_GATEWAY_SECRET = os.environ.get("SIMULATED_GATEWAY_SECRET",
+                                          "simulated-webhook-secret")
+STRIPE_API_KEY = os.environ.get("STRIPE_API_KEY", "")
+STRIPE_WEBHOOK_SECRET = os.environ.get("STRIPE_WEBHOOK_SECRET", "")
+# Only for tests and a local stripe-mock: where the Stripe SDK sends its requests.
+STRIPE_API_BASE = os.environ.get("STRIPE_API_BASE", "")
+# How long a provider call may stay without an answer before the janitor asks the provider.
+PAYMENT_ATTEMPT_STALE_SECONDS = int(os.environ.get("PAYMENT_ATTEMPT_STALE_SECONDS", "300"))
+
 # Security. Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER via SECURE_PROXY_SSL=1.
 if env_bool("SECURE_PROXY_SSL"):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

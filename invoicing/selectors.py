@@ -132,9 +132,18 @@ def _session_summary(lines: list[InvoiceLine], sessions: list[SessionRow]) -> tu
                  for rate, (count, kwh, net, vat) in sorted(per_rate.items()))
 
 
-def _structured_reference(invoice: Invoice) -> str:
-    """An ISO 11649 creditor reference (RF + check digits) built from the invoice number."""
-    body = "".join(ch for ch in (invoice.number or str(invoice.pk)).upper() if ch.isalnum())[-21:]
+def rf_reference(text: str) -> str:
+    """An ISO 11649 creditor reference (RF + check digits) built from the letters and digits of
+    ``text`` (its last 21)."""
+    body = "".join(ch for ch in text.upper() if ch.isalnum())[-21:]
     digits = "".join(str(int(ch, 36)) for ch in body + "RF00")
     check = 98 - int(digits) % 97
     return f"RF{check:02d}{body}"
+
+
+def _structured_reference(invoice: Invoice) -> str:
+    """The invoice's structured reference (printed on it; bank transfers must carry it)."""
+    return rf_reference(invoice.number or str(invoice.pk))
+
+
+structured_reference = _structured_reference

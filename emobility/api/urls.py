@@ -13,6 +13,7 @@ _ID = r"(?P<pk>[0-9]{1,18})"
 urlpatterns = [
     path("", include("tariffs.api.urls")),
     path("", include("promotions.api.urls")),
+    path("", include("payments.api.urls")),
     path("cdrs", CdrsApi.as_view(), name="cdrs"),
     path("cdr-imports", CdrImportListApi.as_view(), name="cdr-imports"),
     re_path(rf"^cdr-imports/{_ID}$", CdrImportApi.as_view(), name="cdr-import"),

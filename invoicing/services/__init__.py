@@ -9,7 +9,9 @@
 from .invoices import (
     InvoiceError,
     credit_note_create,
+    fee_invoice_create,
     invoice_add_fee,
+    invoice_apply_payment,
     invoice_delete_draft,
     invoice_draft_for_customer,
     invoice_issue,
@@ -18,6 +20,7 @@ from .invoices import (
 )
 from .numbers import number_take, series_for
 
-__all__ = ["InvoiceError", "credit_note_create", "invoice_add_fee", "invoice_delete_draft",
+__all__ = ["InvoiceError", "credit_note_create", "fee_invoice_create", "invoice_add_fee",
+           "invoice_apply_payment", "invoice_delete_draft",
            "invoice_draft_for_customer", "invoice_issue", "invoice_send",
            "invoices_mark_overdue", "number_take", "series_for"]

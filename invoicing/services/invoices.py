@@ -462,3 +462,54 @@ def invoices_mark_overdue(*, today: date | None = None) -> int:
                                                Invoice.Status.PARTIALLY_PAID],
         due_date__lt=today, amount_due__gt=0).update(status=Invoice.Status.OVERDUE,
                                                      updated_at=timezone.now())
+
+
+# --- payments -------------------------------------------------------------------------------------
+
+def invoice_apply_payment(*, invoice: Invoice, amount: Decimal,
+                          today: date | None = None) -> Invoice:
+    """Money received for an issued invoice (``amount`` > 0) or given back (< 0, a refund or a
+    returned direct debit): ``amount_paid`` moves, and the status follows it: paid when nothing
+    is left to pay, else partially paid, issued or overdue (past the due date). Payments are
+    the only writer of these two fields of an issued document."""
+    if not isinstance(amount, Decimal) or not amount.is_finite():
+        raise InvoiceError("An amount is a Decimal.")
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        if locked.kind != Invoice.Kind.INVOICE or locked.status in (Invoice.Status.DRAFT,
+                                                                    Invoice.Status.VOID):
+            raise InvoiceError(f"{locked} is not an issued invoice that can be paid.")
+        paid = locked.amount_paid + amount
+        if paid < 0:
+            raise InvoiceError(f"{locked}: more would be given back than was paid.")
+        locked.amount_paid = paid
+        if paid >= locked.amount_due:
+            locked.status = Invoice.Status.PAID
+        elif locked.due_date and locked.due_date < today:
+            locked.status = Invoice.Status.OVERDUE
+        elif paid > 0:
+            locked.status = Invoice.Status.PARTIALLY_PAID
+        else:
+            locked.status = Invoice.Status.ISSUED
+        Invoice.objects.filter(pk=locked.pk).update(amount_paid=locked.amount_paid,
+                                                    status=locked.status,
+                                                    updated_at=timezone.now())
+        return locked
+
+
+def fee_invoice_create(*, operator: Operator, customer: Customer, description: str,
+                       net: Decimal, vat_rate: Decimal, on: date | None = None, actor=None,
+                       render=None) -> Invoice:
+    """An issued invoice of one fee line (a late-payment fee, say): a manual draft with the fee,
+    issued at once with its number and PDF."""
+    on = on or timezone.localdate()
+    with transaction.atomic():
+        draft = Invoice.objects.create(
+            operator=operator, customer=customer, kind=Invoice.Kind.INVOICE,
+            origin=Invoice.Origin.MANUAL,
+            series=series_for(operator=operator, kind=NumberSeries.Kind.INVOICE),
+            period_start=on, period_end=on, currency=customer.currency,
+            language=customer.language, reverse_charge=_reverse(operator, customer))
+        invoice_add_fee(invoice=draft, description=description, net=net, vat_rate=vat_rate)
+        return invoice_issue(invoice=draft, actor=actor, on=on, render=render)

@@ -21,6 +21,7 @@ from .wallets import (
     CreditError,
     credit_expire,
     credit_grant,
+    credit_pay,
     credit_take_back,
     top_up_confirm,
     top_up_fail,
@@ -31,7 +32,7 @@ from .wallets import (
 __all__ = [
     "CreditError", "RedemptionRefused", "SettleOutcome", "VoucherError", "coupon_check",
     "coupon_code_create", "coupon_codes_generate", "coupon_redeem", "credit_expire",
-    "credit_grant", "credit_take_back", "perk_voucher_use", "redemption_revoke",
+    "credit_grant", "credit_pay", "credit_take_back", "perk_voucher_use", "redemption_revoke",
     "redemptions_expire", "sessions_settle", "top_up_confirm", "top_up_fail", "top_up_request",
     "wallet_for",
 ]

@@ -245,3 +245,37 @@ def credit_take_back(*, lot: LedgerEntry, amount: Decimal | None = None, reason:
             raise CreditError(f"This credit has {wallet.currency} {lot.remaining} left.")
         kind = Kind.REFUND if lot.kind == Kind.PURCHASE else Kind.VOID
         return _draw(wallet, lot, kind=kind, amount=take, at=at, reason=reason, actor=actor)
+
+
+def credit_pay(*, customer: Customer, amount: Decimal, currency: str, reason: str,
+               idempotency_key: str, at: datetime | None = None) -> list[LedgerEntry]:
+    """Pay ``amount`` (an invoice, say) from the customer's credit, all or nothing, drawn from
+    the lots in the documented order. The same ``idempotency_key`` again pays nothing more and
+    returns the entries of the first time. ``CreditError`` when the balance is short."""
+    at = at or timezone.now()
+    currency = currency.upper()
+    _amount(amount, currency)
+    key = idempotency_key.strip()
+    if not key or len(key) > 100:
+        raise CreditError("An idempotency key of 1 to 100 characters is required.")
+    with transaction.atomic():
+        wallet = wallet_for(customer=customer, currency=currency, lock=True)
+        done = list(LedgerEntry.objects.filter(wallet=wallet, reason__startswith=f"[{key}]")
+                    .order_by("pk"))
+        if done:
+            return done
+        lots = lots_for_update([wallet.pk])[wallet.pk]
+        usable = sum((lot.remaining for lot in lots
+                      if lot.expires_at is None or lot.expires_at > at), Decimal(0))
+        if usable < amount:
+            raise CreditError(f"The wallet has {currency} {usable} to spend; {currency} "
+                              f"{amount} is due.")
+        plan = consume_credit(due=amount, lots=[Lot(id=lot.pk, credit=lot.credit,
+                                                    remaining=lot.remaining,
+                                                    created_at=lot.created_at,
+                                                    expires_at=lot.expires_at)
+                                                for lot in lots], at=at)
+        by_id = {lot.pk: lot for lot in lots}
+        return [_draw(wallet, by_id[lot_id], kind=Kind.CONSUMPTION, amount=part, at=at,
+                      reason=f"[{key}] {reason}")
+                for lot_id, part in plan]

@@ -1,0 +1,69 @@
+"""Celery tasks of the payments app: thin, ids in, call a service (docs/payments.md).
+
+Beat (schedules in the database, editable under Periodic tasks):
+- ``payments.schedule_and_collect`` (every 15 minutes): payments for newly issued invoices,
+  per-session card charges, then every card/app/wallet payment whose day has come.
+- ``payments.retry_due`` (hourly): failed payments whose retry is due.
+- ``payments.resolve_attempts`` (every 5 minutes): the janitor, for calls that got no answer.
+- ``payments.dunning`` (daily 06:00 UTC): overdue marking, reminders, late fees, token blocks.
+
+And on demand: ``payments.collect`` (one payment now), ``payments.charge_sessions`` (one
+operator's per-session charges, after an import).
+"""
+
+from celery import shared_task
+
+from emobility.celery import DB_RETRY
+
+from .models import Payment
+from .services import (
+    attempts_resolve,
+    dunning_run,
+    invoices_schedule_new,
+    payment_collect,
+    payments_collect_due,
+    payments_retry_due,
+    sessions_charge,
+)
+
+# A provider call is never retried by Celery: a task that died mid-call leaves its attempt
+# pending, and the janitor asks the provider (never a second charge).
+LIMITS = {"time_limit": 10 * 60, "soft_time_limit": 9 * 60}
+
+
+@shared_task(name="payments.schedule_and_collect", **LIMITS, **DB_RETRY)
+def schedule_and_collect() -> dict:
+    return {"scheduled": invoices_schedule_new(), "sessions": sessions_charge(),
+            "collected": payments_collect_due()}
+
+
+@shared_task(name="payments.collect", acks_late=False, **LIMITS)
+def collect(payment_id: int) -> str:
+    """Collect one payment now (acks early: a redelivered task must not call the provider again;
+    the janitor settles a call that died)."""
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.status not in (Payment.Status.SCHEDULED, Payment.Status.FAILED):
+        return payment.status
+    return payment_collect(payment=payment).status
+
+
+@shared_task(name="payments.charge_sessions", acks_late=False, **LIMITS)
+def charge_sessions(operator_id: int) -> dict:
+    return sessions_charge(operator_id=operator_id)
+
+
+@shared_task(name="payments.retry_due", acks_late=False, **LIMITS)
+def retry_due() -> dict:
+    return payments_retry_due()
+
+
+@shared_task(name="payments.resolve_attempts", **LIMITS, **DB_RETRY)
+def resolve_attempts() -> dict:
+    return attempts_resolve()
+
+
+@shared_task(name="payments.dunning", **LIMITS, **DB_RETRY)
+def dunning() -> dict:
+    from invoicing.tasks import render_invoice
+
+    return dunning_run(render=render_invoice)

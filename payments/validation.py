@@ -1,0 +1,64 @@
+"""Checks of what a person or a provider gives us about a payment method: IBAN and BIC with
+schwifty, SEPA mandate fields, provider tokens."""
+
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
+from schwifty import BIC, IBAN
+from schwifty.exceptions import SchwiftyException
+
+# SEPA mandate references and end-to-end ids: the SEPA character set, at most 35 characters.
+SEPA_ID_RE = re.compile(r"^[A-Za-z0-9+?/:().,' -]{1,35}$")
+
+
+def clean_iban(value: str) -> str:
+    """The IBAN in its compact form, or a ``ValidationError`` that says what is wrong."""
+    try:
+        return IBAN(value or "").compact
+    except SchwiftyException as error:
+        raise ValidationError(_("%(value)s is not a valid IBAN: %(reason)s"),
+                              params={"value": value, "reason": error}) from error
+
+
+def clean_bic(value: str) -> str:
+    if not value:
+        return ""
+    try:
+        return str(BIC(value))
+    except SchwiftyException as error:
+        raise ValidationError(_("%(value)s is not a valid BIC: %(reason)s"),
+                              params={"value": value, "reason": error}) from error
+
+
+def validate_method(method) -> None:
+    """A payment method's fields for its kind (``PaymentMethod.clean`` and the services)."""
+    errors = {}
+    kind = method.kind
+    if kind == "sepa_dd":
+        try:
+            method.iban = clean_iban(method.iban)
+        except ValidationError as error:
+            errors["iban"] = error.messages
+        try:
+            method.bic = clean_bic(method.bic)
+        except ValidationError as error:
+            errors["bic"] = error.messages
+        if not method.mandate_reference or not SEPA_ID_RE.match(method.mandate_reference):
+            errors["mandate_reference"] = [_(
+                "A mandate reference of 1 to 35 letters, digits or + ? / : ( ) . , ' - .")]
+        if not method.mandate_signed_on:
+            errors["mandate_signed_on"] = [_("The date the mandate was signed is required.")]
+        if not method.account_holder:
+            errors["account_holder"] = [_("The account holder's name is required.")]
+    elif kind in ("card", "wallet_app"):
+        if not method.provider_token:
+            errors["provider_token"] = [_("The provider's token of the card or app is "
+                                          "required.")]
+        if re.fullmatch(r"[0-9 ]{12,23}", method.provider_token or ""):
+            errors["provider_token"] = [_("That looks like a card number: store only the "
+                                          "provider's token.")]
+    if errors:
+        raise ValidationError(errors)
