@@ -438,6 +438,7 @@ class DunningCase(TimeStampedModel):
     invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT,
                                    related_name="dunning_case")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    opened_on = models.DateField(help_text=_("The day dunning started; levels count from it."))
     level = models.PositiveSmallIntegerField(default=0)
     level_name = models.CharField(max_length=20, blank=True)
     last_reminder_at = models.DateTimeField(null=True, blank=True)

@@ -220,10 +220,11 @@ class StripeGateway:
         code = code or _text(error.code, 60) or default_code
         message = message or _text(error.user_message, 300)
         intent = detail.get("payment_intent")
-        reference = intent.get("id", "") if isinstance(intent, dict) else ""
-        return GatewayResult(status=FAILED, reference=_text(reference, 255), failure_code=code,
-                             failure_message=message, hard_decline=is_hard_decline(code),
-                             raw=plain(body))
+        intent = intent if isinstance(intent, dict) else {}
+        return GatewayResult(status=FAILED, reference=_text(intent.get("id"), 255),
+                             amount=from_minor(intent.get("amount"), intent.get("currency") or ""),
+                             failure_code=code, failure_message=message,
+                             hard_decline=is_hard_decline(code), raw=plain(body))
 
     # reading Stripe's answers ---------------------------------------------------------------
     @staticmethod
@@ -233,11 +234,13 @@ class StripeGateway:
         currency = data.get("currency") or ""
         reference = _text(data.get("id"), 255)
         if status == "succeeded":
-            return GatewayResult(status=SUCCEEDED, reference=reference, raw=data, amount=from_minor(
-                data.get("amount_received") or data.get("amount"), currency))
+            received = data.get("amount_received") or data.get("amount")
+            return GatewayResult(status=SUCCEEDED, reference=reference,
+                                 amount=from_minor(received, currency), raw=data)
         if status == "requires_capture":
-            return GatewayResult(status=AUTHORIZED, reference=reference, raw=data, amount=from_minor(
-                data.get("amount_capturable") or data.get("amount"), currency))
+            capturable = data.get("amount_capturable") or data.get("amount")
+            return GatewayResult(status=AUTHORIZED, reference=reference,
+                                 amount=from_minor(capturable, currency), raw=data)
         amount = from_minor(data.get("amount"), currency)
         if status in ("requires_payment_method", "canceled", "requires_confirmation"):
             code, message = _decline(data.get("last_payment_error"))
@@ -314,7 +317,7 @@ class StripeGateway:
     def authorize(self, request: ChargeRequest) -> GatewayResult:
         return self._take(request, manual=True)
 
-    def _refusable(self, what: str, call) -> GatewayResult | object:
+    def _refusable(self, what: str, call) -> object:
         """Run ``call``; a refusal in the payment's state or amount is a FAILED result."""
         try:
             return call()

@@ -34,6 +34,7 @@ from .plans import (
     plan_set,
     sessions_charge,
     split_amount,
+    top_up_pay,
 )
 
 __all__ = [
@@ -42,5 +43,5 @@ __all__ = [
     "method_set_default", "payment_apply_attempt", "payment_cancel", "payment_collect",
     "payment_create", "payment_failed", "payment_mark_paid", "payment_refund",
     "payment_retry_now", "payment_succeeded", "payments_collect_due", "payments_retry_due",
-    "plan_set", "sessions_charge", "split_amount",
+    "plan_set", "sessions_charge", "split_amount", "top_up_pay",
 ]

@@ -46,6 +46,22 @@ class PaymentError(ValueError):
     """A payment operation that cannot be done; the message says why."""
 
 
+#: the largest amount a payment or refund may have (the columns hold 12 digits before the point)
+MAX_AMOUNT = Decimal("999999999999.99")
+
+
+def checked_amount(amount, currency: str, what: str = "A payment") -> Decimal:
+    """``amount`` if it is a usable amount of ``currency``, else a ``PaymentError`` that says
+    why (not a Decimal, not above 0, too large, too many decimals)."""
+    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
+        raise PaymentError(f"{what} is for an amount above 0 (a Decimal).")
+    if amount > MAX_AMOUNT:
+        raise PaymentError(f"{what} of {currency} {amount:.2E} is beyond what can be paid.")
+    if round_money(amount, currency) != amount:
+        raise PaymentError(f"{currency} amounts have fewer decimals than {amount}.")
+    return amount
+
+
 def settings_for(operator_id: int) -> PaymentSettings:
     found = PaymentSettings.objects.filter(operator_id=operator_id).first()
     return found or PaymentSettings(operator_id=operator_id)
@@ -82,10 +98,7 @@ def payment_create(*, customer, purpose: str, amount: Decimal, currency: str, du
     """A payment to collect, with its first history line."""
     now = now or timezone.now()
     currency = str(currency)
-    if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
-        raise PaymentError("A payment is for an amount above 0 (a Decimal).")
-    if round_money(amount, currency) != amount:
-        raise PaymentError(f"{currency} {amount} has more decimals than {currency} allows.")
+    checked_amount(amount, currency)
     if method is not None and method.status != PaymentMethod.Status.ACTIVE:
         raise PaymentError(f"The payment method {method} is revoked.")
     channel = channel or channel_for(method)
@@ -493,10 +506,9 @@ def payment_refund(*, payment: Payment, amount: Decimal | None = None, reason: s
             raise PaymentError("Only a paid payment can be refunded.")
         left = locked.amount - locked.amount_refunded
         amount = left if amount is None else amount
-        if not isinstance(amount, Decimal) or not amount.is_finite() or amount <= 0:
-            raise PaymentError("A refund is for an amount above 0.")
-        if round_money(amount, str(locked.currency)) != amount:
-            raise PaymentError(f"{locked.currency} amounts have fewer decimals.")
+        if isinstance(amount, Decimal) and amount.is_finite() and amount > left:
+            raise PaymentError(f"At most {locked.currency} {left} can still be refunded.")
+        checked_amount(amount, str(locked.currency), "A refund")
         if amount > left:
             raise PaymentError(f"At most {locked.currency} {left} can still be refunded.")
         _no_call_in_flight(locked)

@@ -83,7 +83,7 @@ def dunning_run(*, today: date | None = None, now: datetime | None = None,
             try:
                 with transaction.atomic():
                     case = DunningCase.objects.create(operator_id=invoice.operator_id,
-                                                      invoice=invoice,
+                                                      invoice=invoice, opened_on=today,
                                                       customer=invoice.customer)
             except IntegrityError:
                 continue  # another run opened it: it goes on there
@@ -110,7 +110,7 @@ def _advance(*, case_id: int, today: date, now: datetime, render) -> str:
             return ""
         config = settings_for(case.operator_id)
         levels = config.dunning_levels
-        opened = timezone.localdate(case.created_at) if case.created_at else today
+        opened = case.opened_on
         invoice = case.invoice
         if case.level < len(levels):
             level = levels[case.level]
@@ -118,7 +118,9 @@ def _advance(*, case_id: int, today: date, now: datetime, render) -> str:
                 return ""
             name = level["name"]
             late_fee = None
-            if name == "final" and config.late_fee > 0 and case.late_fee_invoice_id is None:
+            fee_on_fee = DunningCase.objects.filter(late_fee_invoice=invoice).exists()
+            if (name == "final" and config.late_fee > 0 and case.late_fee_invoice_id is None
+                    and not fee_on_fee):
                 fee = fee_invoice_create(
                     operator=invoice.operator, customer=invoice.customer,
                     description=f"Late payment fee, invoice {invoice.number}",

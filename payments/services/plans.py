@@ -292,3 +292,34 @@ def sessions_charge(*, now: datetime | None = None, operator_id: int | None = No
             payment.status, "processing")
         counts[key] += 1
     return counts
+
+
+def top_up_pay(*, top_up, method: PaymentMethod | None = None, actor=None,
+               now: datetime | None = None) -> Payment:
+    """Charge a wallet top-up to the customer's card or app (the given method or the default):
+    one payment per top-up (the same call again returns it), the wallet credited once when it is
+    paid (``payment_succeeded`` confirms the top-up), the top-up failed when it is declined."""
+    from promotions.models import TopUp
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        top_up = TopUp.objects.select_for_update().select_related("wallet__customer").get(
+            pk=top_up.pk)
+        existing = Payment.objects.filter(top_up=top_up).first()
+        if existing is None:
+            if top_up.status != TopUp.Status.PENDING:
+                raise PaymentError(f"This top-up is {top_up.get_status_display().lower()}.")
+            customer = top_up.wallet.customer
+            method = method or default_method(customer)
+            if method is None or method.kind not in PaymentMethod.TOKEN_KINDS:
+                raise PaymentError("A top-up is paid with a card or a wallet app; this customer "
+                                   "has none.")
+            if method.customer_id != customer.pk:
+                raise PaymentError("This method belongs to another customer.")
+            existing = payment_create(customer=customer, purpose=Payment.Purpose.TOP_UP,
+                                      amount=top_up.amount, currency=str(top_up.wallet.currency),
+                                      due_on=timezone.localdate(now), method=method,
+                                      top_up=top_up, actor=actor, now=now)
+    if existing.status in (Payment.Status.SCHEDULED, Payment.Status.PROCESSING):
+        return payment_collect(payment=existing, now=now, actor=actor)
+    return existing

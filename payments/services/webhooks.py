@@ -50,7 +50,9 @@ def webhook_receive(*, gateway: str, body: bytes, headers: dict,
         event.outcome = outcome
         return event
     outcome = Outcome.IGNORED
-    if notice.status in (SUCCEEDED, FAILED, AUTHORIZED) and attempt.status in (
+    # refunds are made (and recorded) by us: their events change nothing
+    if "refund" not in notice.type and notice.status in (SUCCEEDED, FAILED, AUTHORIZED) \
+            and attempt.status in (
             PaymentAttempt.Status.PENDING, PaymentAttempt.Status.UNKNOWN):
         attempt = attempt_close(attempt, GatewayResult(
             status=notice.status, reference=notice.reference, amount=notice.amount,
