@@ -231,9 +231,11 @@ class SimulatedGateway:
             raise WebhookError("The signature does not match.")
         try:
             payload = json.loads(body)
+            if not isinstance(payload.get("id"), str) or not 0 < len(payload["id"]) <= 255:
+                raise ValueError("the event id must be a text of 1 to 255 characters")
             amount = payload.get("amount")
             return WebhookNotice(
-                event_id=str(payload["id"])[:255], type=str(payload["type"])[:100],
+                event_id=payload["id"], type=str(payload["type"])[:100],
                 reference=str(payload.get("reference") or "")[:255],
                 status=str(payload.get("status") or ""),
                 amount=None if amount in (None, "") else Decimal(str(amount)),
