@@ -80,6 +80,8 @@ def run_import_job(cdr_import_id: int, *, chunk_rows: int | None = None,
         for ids in session_id_pages(cdr_import_id=job.pk, size=RATING_CHUNK,
                                     statuses=(ChargingSession.Status.RATED,)):
             sessions_settle(session_ids=ids)
+        # Customers who pay per session are charged now (payments; the beat job catches up).
+        charge_sessions_later(job.operator_id)
         # Counted from the sessions, so those a previous attempt rated before it died count too.
         counts = import_session_counts(cdr_import_id=job.pk)
         job = cdr_import_finish(
@@ -87,6 +89,13 @@ def run_import_job(cdr_import_id: int, *, chunk_rows: int | None = None,
             failed=counts.get(ChargingSession.Status.RATING_FAILED, 0),
             rating_seconds=time.monotonic() - began)
     return cdr_import_summary(job)
+
+
+def charge_sessions_later(operator_id: int) -> None:
+    """Queue the per-session card charges of an operator's newly settled sessions."""
+    from payments.tasks import charge_sessions
+
+    charge_sessions.delay(operator_id)
 
 
 @shared_task(name="emobility.resume_stalled_imports", time_limit=120, soft_time_limit=100)

@@ -42,7 +42,7 @@ from emobility.cdrs.push import (
 from emobility.cdrs.reader import ImportFileError
 from emobility.cdrs.validation import ValidCdr
 from emobility.models import CdrImport, ChargingSession
-from emobility.tasks import import_cdrs
+from emobility.tasks import charge_sessions_later, import_cdrs
 from promotions.selectors import settlement_summaries
 from promotions.services import sessions_settle
 from tariffs.models import RatingRun
@@ -167,6 +167,10 @@ class CdrsApi(APIView):
         except Exception:
             logger.exception("Settling CDRs received through the API failed; the sessions stay "
                              "rated and the settlement task's safety net settles them")
+        # Customers who pay per session are charged by a task (never inside this request).
+        for operator_id in set(ChargingSession.objects.filter(pk__in=session_ids)
+                               .values_list("operator_id", flat=True)):
+            transaction.on_commit(lambda o=operator_id: charge_sessions_later(o))
         ratings = session_ratings(session_ids=session_ids)
         for session_id, settled in settlement_summaries(session_ids=session_ids).items():
             if session_id in ratings:
