@@ -143,6 +143,14 @@ def payment_collect(*, payment: Payment, now: datetime | None = None, actor=None
         if locked.status in (Status.SUCCEEDED, Status.CANCELLED, Status.AUTHORIZED):
             return locked
         pending = _open_attempt(locked, PaymentAttempt.Operation.CHARGE)
+        moot = _nothing_to_collect(locked) if pending is None else ""
+        if moot:
+            Payment.objects.filter(pk=locked.pk).update(status=Status.CANCELLED,
+                                                        next_retry_at=None, updated_at=now)
+            locked.refresh_from_db()
+            event_record(kind="cancelled", payment=locked, actor=actor, at=now,
+                         message=f"Not collected: {moot}")
+            return locked
         if pending is not None:
             key = pending.idempotency_key
         else:
@@ -171,6 +179,20 @@ def payment_collect(*, payment: Payment, now: datetime | None = None, actor=None
             f"{gateway.name} did not answer; the outcome will be asked with the same key "
             f"({key})."))
     return payment_apply_attempt(attempt=attempt, now=now, actor=actor)
+
+
+def _nothing_to_collect(payment: Payment) -> str:
+    """Why an invoice's payment must not be collected any more (its invoice credited, or paid
+    in another way meanwhile), or ``""``."""
+    if payment.purpose not in (Payment.Purpose.INVOICE, Payment.Purpose.INSTALMENT) \
+            or not payment.invoice_id:
+        return ""
+    invoice = Invoice.objects.get(pk=payment.invoice_id)
+    if invoice.status == Invoice.Status.VOID:
+        return f"invoice {invoice.number} was credited."
+    if invoice.amount_paid >= invoice.amount_due:
+        return f"invoice {invoice.number} is paid already."
+    return ""
 
 
 def _describe(payment: Payment) -> str:

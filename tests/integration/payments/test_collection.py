@@ -358,3 +358,34 @@ def test_a_valid_mandate_is_kept_compact_and_becomes_the_default(shop):
         "NL91ABNA0417164300", True, "FRST")
     second = card(shop.customer, default=False)
     assert not second.is_default
+
+
+def test_a_credited_invoice_is_not_charged(shop):
+    from invoicing.services import credit_note_create, invoice_issue
+
+    invoice, payment = scheduled(shop)
+    note = credit_note_create(invoice=invoice, reason="Wrong customer")
+    invoice_issue(invoice=note, on=ISSUED_ON)
+    invoice.refresh_from_db()
+    assert invoice.status == "void"
+    assert payments_collect_due(now=at(DUE_ON))["succeeded"] == 0
+    payment.refresh_from_db()
+    assert payment.status == "cancelled"
+    assert "was credited" in payment.events.last().message
+    assert not SimulatedCharge.objects.exists()
+
+
+def test_an_invoice_paid_another_way_is_not_charged_again(shop):
+    from invoicing.services import invoice_apply_payment
+
+    invoice = issued_invoice(shop, sessions=1)
+    card(shop.customer)
+    on_plan(shop.customer, "instalments", instalments=2)
+    first, second = invoice_schedule_payments(invoice=invoice, now=at(ISSUED_ON))
+    # the whole amount arrives by another door (a transfer matched from the bank statement)
+    invoice_apply_payment(invoice=invoice, amount=invoice.amount_due)
+    counts = payments_collect_due(now=at(DUE_ON + timedelta(days=40)))
+    assert counts["succeeded"] == 0
+    assert set(Payment.objects.filter(invoice=invoice).values_list("status", flat=True)) == {
+        "cancelled"}
+    assert not SimulatedCharge.objects.exists()
