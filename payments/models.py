@@ -341,6 +341,8 @@ class PaymentAttempt(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.CharField(max_length=20, blank=True, help_text=_(
         "How an unknown outcome was settled: webhook, janitor."))
+    booked = models.BooleanField(default=False, help_text=_(
+        "A succeeded refund whose amount is booked on the payment and its invoice."))
 
     class Meta:
         ordering = ["payment", "started_at", "pk"]
@@ -551,7 +553,7 @@ class Authorization(TimeStampedModel):
     session = models.OneToOneField(ChargingSession, on_delete=models.PROTECT, null=True,
                                    blank=True, related_name="authorization")
     matched_by = models.CharField(max_length=20, blank=True, help_text=_(
-        "authorization_reference, or evse_time_window"))
+        "reference, or evse_time_window"))
     card_label = models.CharField(max_length=60, blank=True)
     receipt_token = models.CharField(max_length=43, unique=True)
     raw = models.JSONField(default=dict, blank=True, encoder=ExactJSONEncoder,

@@ -67,3 +67,25 @@ def dunning() -> dict:
     from invoicing.tasks import render_invoice
 
     return dunning_run(render=render_invoice)
+
+
+# --- contactless and ad-hoc payment (docs/payments-adhoc.md) --------------------------------------
+# Beat: ``payments.match_and_capture`` every 5 minutes, ``payments.expire_authorizations`` hourly.
+# Both call providers: acked early and never retried by Celery (the janitor settles a call that
+# died), like ``payments.collect``.
+
+@shared_task(name="payments.match_and_capture", acks_late=False, **LIMITS)
+def match_and_capture(operator_id: int | None = None) -> dict:
+    """Match authorizations to their sessions, then capture those whose session is rated."""
+    from .services.adhoc import authorizations_capture_ready, authorizations_match
+
+    return {"matched": authorizations_match(operator_id=operator_id),
+            "captured": authorizations_capture_ready(operator_id=operator_id)}
+
+
+@shared_task(name="payments.expire_authorizations", acks_late=False, **LIMITS)
+def expire_authorizations() -> dict:
+    """Release the authorizations that got no session before they expired."""
+    from .services.adhoc import authorizations_expire
+
+    return authorizations_expire()

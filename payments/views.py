@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import logging
 
-from django.http import JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
 from .gateways import GATEWAYS
 from .gateways.base import GatewayError, WebhookError
+from .models import Authorization
+from .receipts import receipt_text, render_receipt_pdf
+from .services.adhoc import authorization_receipt
 from .services.webhooks import webhook_receive
 
 logger = logging.getLogger(__name__)
@@ -51,3 +55,60 @@ class WebhookView(View):
                                 status=400)
         return JsonResponse({"event": event.event_id,
                              "outcome": "duplicate" if event.duplicate else event.outcome})
+
+
+# --- drivers' receipts (docs/payments-adhoc.md, "Receipts") ---------------------------------------
+
+#: what a receipt page says before there is a receipt (nothing else is shown)
+RECEIPT_STATES = {
+    Authorization.Status.PENDING: "pending",
+    Authorization.Status.AUTHORIZED: "pending",
+    Authorization.Status.FAILED: "nothing_charged",
+    Authorization.Status.EXPIRED: "nothing_charged",
+    Authorization.Status.RELEASED: "nothing_charged",
+}
+
+
+def _private(response: HttpResponse) -> HttpResponse:
+    """A receipt is for whoever holds its address: never cached, indexed or sent on as a
+    referrer."""
+    response["Cache-Control"] = "private, no-store"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def _found(token: str):
+    found = authorization_receipt(receipt_token=token)
+    if found is None:
+        raise Http404("No such receipt.")
+    return found
+
+
+class ReceiptView(View):
+    """``GET /payments/receipts/<token>/``: the driver's receipt (no login; the token is the
+    key). Before the session is charged the page says only that the payment is pending."""
+
+    http_method_names = ["get", "head"]
+
+    def get(self, request, token: str):
+        authorization, receipt = _found(token)
+        context = {"state": "receipt" if receipt is not None
+                   else RECEIPT_STATES.get(authorization.status, "pending"),
+                   "text": receipt_text(receipt) if receipt is not None else None,
+                   "token": token}
+        return _private(render(request, "payments/receipt.html", context))
+
+
+class ReceiptPdfView(View):
+    """``GET /payments/receipts/<token>/pdf``: the receipt as a PDF; 404 until there is one."""
+
+    http_method_names = ["get", "head"]
+
+    def get(self, request, token: str):
+        _authorization, receipt = _found(token)
+        if receipt is None:
+            raise Http404("There is no receipt yet: the payment is pending.")
+        response = HttpResponse(render_receipt_pdf(receipt), content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="receipt-{receipt.number}.pdf"'
+        return _private(response)

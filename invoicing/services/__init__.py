@@ -17,10 +17,11 @@ from .invoices import (
     invoice_issue,
     invoice_send,
     invoices_mark_overdue,
+    statement_paid_out,
 )
 from .numbers import number_take, series_for
 
 __all__ = ["InvoiceError", "credit_note_create", "fee_invoice_create", "invoice_add_fee",
            "invoice_apply_payment", "invoice_delete_draft",
            "invoice_draft_for_customer", "invoice_issue", "invoice_send",
-           "invoices_mark_overdue", "number_take", "series_for"]
+           "invoices_mark_overdue", "number_take", "series_for", "statement_paid_out"]

@@ -513,3 +513,24 @@ def fee_invoice_create(*, operator: Operator, customer: Customer, description: s
             language=customer.language, reverse_charge=_reverse(operator, customer))
         invoice_add_fee(invoice=draft, description=description, net=net, vat_rate=vat_rate)
         return invoice_issue(invoice=draft, actor=actor, on=on, render=render)
+
+
+def statement_paid_out(*, statement: Invoice, today: date | None = None) -> Invoice:
+    """The payout of a reimbursement statement was booked by the bank (a settled SEPA payout
+    file): ``amount_paid`` becomes ``amount_due`` and the statement is paid, under a row lock.
+    Paying out a paid statement again changes nothing. ``today`` is the day it is recorded (the
+    same shape as ``invoice_apply_payment``; a statement is never overdue, so it changes
+    nothing)."""
+    with transaction.atomic():
+        locked = Invoice.objects.select_for_update().get(pk=statement.pk)
+        if locked.kind != Invoice.Kind.STATEMENT or locked.status in (Invoice.Status.DRAFT,
+                                                                      Invoice.Status.VOID):
+            raise InvoiceError(f"{locked} is not an issued reimbursement statement.")
+        if locked.status == Invoice.Status.PAID and locked.amount_paid == locked.amount_due:
+            return locked
+        locked.amount_paid = locked.amount_due
+        locked.status = Invoice.Status.PAID
+        Invoice.objects.filter(pk=locked.pk).update(amount_paid=locked.amount_paid,
+                                                    status=locked.status,
+                                                    updated_at=timezone.now())
+        return locked

@@ -10,6 +10,10 @@ EVERY = [
     ("Payments: retry failed payments whose retry is due (hourly)", "payments.retry_due", 60),
     ("Payments: ask providers about calls that got no answer (every 5 minutes)",
      "payments.resolve_attempts", 5),
+    ("Payments: match terminal and app authorizations to sessions and capture (every 5 "
+     "minutes)", "payments.match_and_capture", 5),
+    ("Payments: release authorizations that got no session (hourly)",
+     "payments.expire_authorizations", 60),
 ]
 DUNNING = "Payments: dunning (daily)"
 

@@ -88,6 +88,7 @@ def provider_call(*, payment: Payment, operation: str, amount: Decimal, gateway:
                                      gateway=gateway, key=key, now=now)
     if attempt.status in (Status.SUCCEEDED, Status.FAILED):
         return attempt, None  # answered before: never call again
+    called = timezone.now()
     try:
         result = call()
     except GatewayTimeout as error:
@@ -98,4 +99,5 @@ def provider_call(*, payment: Payment, operation: str, amount: Decimal, gateway:
     except GatewayError as error:
         result = GatewayResult(status="failed", failure_code="provider_error",
                                failure_message=str(error)[:300])
-    return attempt_close(attempt, result, now=timezone.now()), result
+    # finished as long after ``now`` as the call took (a given clock stays the clock)
+    return attempt_close(attempt, result, now=now + (timezone.now() - called)), result

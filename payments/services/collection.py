@@ -28,7 +28,7 @@ from promotions.services import top_up_confirm, top_up_fail
 from ..gateways import get_gateway
 from ..gateways.base import NOT_FOUND, ChargeRequest, GatewayResult
 from ..models import Payment, PaymentAttempt, PaymentMethod, PaymentSettings
-from .attempts import attempt_close, attempt_key, provider_call
+from .attempts import attempt_close, attempt_key, attempt_open, provider_call
 from .events import event_record
 
 logger = logging.getLogger(__name__)
@@ -134,6 +134,7 @@ def payment_collect(*, payment: Payment, now: datetime | None = None, actor=None
     key* (the same request: never a second charge). Direct debits go into SEPA files and bank
     transfers are matched from bank statements: neither is collected here."""
     now = now or timezone.now()
+    answered = None
     with transaction.atomic():
         locked = Payment.objects.select_for_update(of=("self",)).select_related("method").get(
             pk=payment.pk)
@@ -143,28 +144,45 @@ def payment_collect(*, payment: Payment, now: datetime | None = None, actor=None
         if locked.status in (Status.SUCCEEDED, Status.CANCELLED, Status.AUTHORIZED):
             return locked
         pending = _open_attempt(locked, PaymentAttempt.Operation.CHARGE)
-        moot = _nothing_to_collect(locked) if pending is None else ""
-        if moot:
-            Payment.objects.filter(pk=locked.pk).update(status=Status.CANCELLED,
-                                                        next_retry_at=None, updated_at=now)
-            locked.refresh_from_db()
-            event_record(kind="cancelled", payment=locked, actor=actor, at=now,
-                         message=f"Not collected: {moot}")
+        if pending is not None and pending.status == AttemptStatus.PENDING:
+            # a call is being made right now (or its process died: the janitor settles it)
             return locked
-        if pending is not None:
-            key = pending.idempotency_key
+        last = locked.attempts.filter(operation=PaymentAttempt.Operation.CHARGE).order_by(
+            "-pk").first()
+        if pending is None and locked.status == Status.PROCESSING and last is not None:
+            answered = last  # the answer came and its caller is applying it: no new charge
         else:
-            tries = locked.attempts.filter(operation=PaymentAttempt.Operation.CHARGE).count()
-            key = attempt_key(locked, "charge", tries + 1)
-        token = ""
-        if locked.channel == Channel.GATEWAY:
-            if locked.method is None or not locked.method.provider_token:
-                raise PaymentError("This payment has no card or app to charge.")
-            if locked.method.status != PaymentMethod.Status.ACTIVE:
-                raise PaymentError(f"The payment method {locked.method} is revoked.")
-            token = locked.method.provider_token
-        Payment.objects.filter(pk=locked.pk).update(status=Status.PROCESSING, updated_at=now)
-    gateway = get_gateway(gateway_name(locked))
+            moot = _nothing_to_collect(locked) if pending is None else ""
+            if moot:
+                Payment.objects.filter(pk=locked.pk).update(status=Status.CANCELLED,
+                                                            next_retry_at=None, updated_at=now)
+                locked.refresh_from_db()
+                event_record(kind="cancelled", payment=locked, actor=actor, at=now,
+                             message=f"Not collected: {moot}")
+                return locked
+            token = ""
+            if locked.channel == Channel.GATEWAY:
+                if locked.method is None or not locked.method.provider_token:
+                    raise PaymentError("This payment has no card or app to charge.")
+                if locked.method.status != PaymentMethod.Status.ACTIVE:
+                    raise PaymentError(f"The payment method {locked.method} is revoked.")
+                token = locked.method.provider_token
+            gateway = get_gateway(gateway_name(locked))
+            if pending is not None:  # unknown: the same request again, with the same key
+                key = pending.idempotency_key
+                PaymentAttempt.objects.filter(pk=pending.pk).update(
+                    status=AttemptStatus.PENDING)
+            else:
+                tries = locked.attempts.filter(
+                    operation=PaymentAttempt.Operation.CHARGE).count()
+                key = attempt_key(locked, "charge", tries + 1)
+                # written under the payment's lock: a second caller sees it and does not call
+                attempt_open(payment=locked, operation="charge", amount=locked.amount,
+                             gateway=gateway.name, key=key, now=now)
+            Payment.objects.filter(pk=locked.pk).update(status=Status.PROCESSING,
+                                                        updated_at=now)
+    if answered is not None:
+        return payment_apply_attempt(attempt=answered, now=now, actor=actor)
     request = ChargeRequest(
         amount=locked.amount, currency=str(locked.currency), idempotency_key=key, token=token,
         description=_describe(locked),
@@ -424,11 +442,26 @@ def attempts_resolve(*, now: datetime | None = None, stale_seconds: int | None =
             f"{attempt.get_status_display().lower()}."))
         if attempt.operation in ("charge", "authorize"):
             payment_apply_attempt(attempt=attempt, now=now)
+        elif attempt.operation == "refund" and attempt.status == AttemptStatus.SUCCEEDED:
+            refund_book(payment=attempt.payment, amount=attempt.amount, via=attempt.gateway,
+                        reason="the provider confirmed a refund whose answer was lost", now=now,
+                        attempt=attempt)
         counts["resolved"] += 1
     return counts
 
 
 # --- finance's actions --------------------------------------------------------------------------
+
+def _top_up_lot(payment: Payment):
+    """The credit lot a paid top-up bought, or ``None``."""
+    if not payment.top_up_id:
+        return None
+    from promotions.models import LedgerEntry
+
+    entry_id = TopUp.objects.filter(pk=payment.top_up_id).values_list("entry_id",
+                                                                      flat=True).first()
+    return LedgerEntry.objects.filter(pk=entry_id).first() if entry_id else None
+
 
 def _no_call_in_flight(payment: Payment) -> None:
     if payment.attempts.filter(status__in=[AttemptStatus.PENDING,
@@ -446,6 +479,9 @@ def payment_retry_now(*, payment: Payment, actor=None, now: datetime | None = No
         if locked.status not in (Status.FAILED, Status.SCHEDULED):
             raise PaymentError(f"Only a failed or scheduled payment can be tried now; this one "
                                f"is {locked.get_status_display().lower()}.")
+        if locked.purpose in NOT_RETRIED:
+            raise PaymentError(f"A {locked.get_purpose_display().lower()} that failed is not "
+                               f"charged again: the driver pays again (a new request).")
         _no_call_in_flight(locked)
         if locked.status == Status.FAILED:
             locked.retry_count += 1
@@ -517,7 +553,6 @@ def payment_refund(*, payment: Payment, amount: Decimal | None = None, reason: s
     """Give back all or part of a paid payment: through its provider (card, app, terminal), to
     the wallet (prepaid credit), or recorded for finance to transfer (bank transfer, direct
     debit, marked paid). The invoice's paid amount goes down by as much."""
-    from promotions.services import credit_grant
 
     now = now or timezone.now()
     if not reason.strip():
@@ -526,19 +561,30 @@ def payment_refund(*, payment: Payment, amount: Decimal | None = None, reason: s
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
         if locked.status != Status.SUCCEEDED:
             raise PaymentError("Only a paid payment can be refunded.")
-        left = locked.amount - locked.amount_refunded
+        _no_call_in_flight(locked)
+        # refunds the provider made whose booking is still on its way count as made
+        unbooked = sum(locked.attempts.filter(operation="refund", booked=False,
+                                              status=AttemptStatus.SUCCEEDED)
+                       .values_list("amount", flat=True), ZERO)
+        left = locked.amount - locked.amount_refunded - unbooked
         amount = left if amount is None else amount
         if isinstance(amount, Decimal) and amount.is_finite() and amount > left:
             raise PaymentError(f"At most {locked.currency} {left} can still be refunded.")
         checked_amount(amount, str(locked.currency), "A refund")
-        if amount > left:
-            raise PaymentError(f"At most {locked.currency} {left} can still be refunded.")
-        _no_call_in_flight(locked)
-    via = "recorded"
+        lot = _top_up_lot(locked)
+        if lot is not None and lot.remaining < amount:
+            raise PaymentError(f"Only {locked.currency} {lot.remaining} of the credit this "
+                               f"top-up bought is left in the wallet; at most that can be "
+                               f"refunded.")
+        if locked.channel in (Channel.GATEWAY, Channel.TERMINAL):
+            gateway = get_gateway(gateway_name(locked))
+            number = locked.attempts.filter(operation="refund").count() + 1
+            key = attempt_key(locked, "refund", number)
+            # written under the payment's lock: a refund at the same time is refused
+            attempt_open(payment=locked, operation="refund", amount=amount,
+                         gateway=gateway.name, key=key, now=now)
+    via, attempt = "recorded", None
     if locked.channel in (Channel.GATEWAY, Channel.TERMINAL):
-        gateway = get_gateway(gateway_name(locked))
-        number = locked.attempts.filter(operation="refund").count() + 1
-        key = attempt_key(locked, "refund", number)
         reference = locked.provider_reference
         attempt, _result = provider_call(
             payment=locked, operation="refund", amount=amount, gateway=gateway.name, key=key,
@@ -549,10 +595,30 @@ def payment_refund(*, payment: Payment, amount: Decimal | None = None, reason: s
             raise PaymentError(f"The provider did not refund: "
                                f"{attempt.failure_message or attempt.get_status_display()}.")
         via = gateway.name
+    return refund_book(payment=locked, amount=amount, reason=reason, via=via, actor=actor,
+                       now=now, attempt=attempt)
+
+
+def refund_book(*, payment: Payment, amount: Decimal, reason: str, via: str, actor=None,
+                now: datetime | None = None, attempt: PaymentAttempt | None = None) -> Payment:
+    """Book a refund that was made (by the provider, or to be transferred by finance): the
+    payment's refunded amount, the invoice's paid amount, the wallet (prepaid payments get
+    credit back; a refunded top-up's credit leaves the wallet), the history."""
+    from promotions.services import credit_grant, credit_take_back
+
+    now = now or timezone.now()
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
+        if attempt is not None:  # booked once, with the payment's lock held
+            if not PaymentAttempt.objects.filter(pk=attempt.pk, booked=False).update(
+                    booked=True):
+                return locked
         if locked.amount_refunded + amount > locked.amount:
             raise PaymentError("Refunded meanwhile by someone else.")
+        lot = _top_up_lot(locked)
+        if lot is not None:  # the credit the top-up bought leaves the wallet with the money
+            credit_take_back(lot=lot, amount=amount, actor=actor, at=now,
+                             reason=f"Top-up refunded (payment #{locked.pk}): {reason.strip()}")
         if locked.channel == Channel.WALLET:
             credit_grant(customer=locked.customer, amount=amount, currency=str(locked.currency),
                          reason=f"Refund of payment #{locked.pk}: {reason.strip()}"[:300],

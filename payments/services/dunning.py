@@ -76,7 +76,9 @@ def dunning_run(*, today: date | None = None, now: datetime | None = None,
     for invoice in overdue:
         case = DunningCase.objects.filter(invoice=invoice).first()
         if case is not None and not case.is_open:
-            continue
+            if case.close_reason.lower() != "paid":
+                continue  # closed by hand (an arrangement) or credited: not chased again
+            case = _reopen(case, today, now)  # paid, then the money came back (a return)
         if _collection_in_progress(invoice):
             continue
         if case is None:
@@ -99,6 +101,18 @@ def dunning_run(*, today: date | None = None, now: datetime | None = None,
                     late_fee_invoice__issued_at__gte=now).exists():
                 counts["late_fees"] += 1
     return counts
+
+
+def _reopen(case: DunningCase, today: date, now: datetime) -> DunningCase:
+    """A case closed because its invoice was paid, whose payment was then reversed (a returned
+    direct debit): chased again from the first level."""
+    DunningCase.objects.filter(pk=case.pk).update(closed_at=None, close_reason="", level=0,
+                                                  level_name="", opened_on=today,
+                                                  updated_at=now)
+    case.refresh_from_db()
+    event_record(kind="dunning_reopened", invoice=case.invoice, at=now, message=(
+        "Dunning started again: the payment that closed it was reversed."))
+    return case
 
 
 def _advance(*, case_id: int, today: date, now: datetime, render) -> str:

@@ -389,3 +389,55 @@ def test_an_invoice_paid_another_way_is_not_charged_again(shop):
     assert set(Payment.objects.filter(invoice=invoice).values_list("status", flat=True)) == {
         "cancelled"}
     assert not SimulatedCharge.objects.exists()
+
+
+def test_refunding_a_top_up_takes_its_credit_back_and_never_more_than_is_left(shop):
+    from promotions.services import credit_pay
+
+    card(shop.customer)
+    top_up = top_up_request(customer=shop.customer, amount=D("25.00"), idempotency_key="k-3")
+    payment = top_up_pay(top_up=top_up, now=at(ISSUED_ON))
+    credit_pay(customer=shop.customer, amount=D("20.00"), currency="EUR", reason="spent",
+               idempotency_key="spent-1")
+    with pytest.raises(PaymentError, match="Only EUR 5.00 of the credit"):
+        payment_refund(payment=payment, reason="Driver asks for the money back")
+    payment = payment_refund(payment=payment, amount=D("5.00"), reason="The rest")
+    assert payment.amount_refunded == D("5.00")
+    assert wallet_for(customer=shop.customer).balance == 0
+
+
+def test_a_failed_top_up_is_never_charged_again_by_hand(shop):
+    card(shop.customer, token="sim_decline_soft")
+    top_up = top_up_request(customer=shop.customer, amount=D("25.00"), idempotency_key="k-4")
+    payment = top_up_pay(top_up=top_up, now=at(ISSUED_ON))
+    payment.method.provider_token = "sim_ok"
+    payment.method.save()
+    with pytest.raises(PaymentError, match="not charged again"):
+        payment_retry_now(payment=payment)
+    assert SimulatedCharge.objects.filter(status="succeeded").count() == 0
+
+
+def test_a_refund_whose_answer_was_lost_is_booked_by_the_janitor(shop, monkeypatch):
+    from payments.gateways.simulated import SimulatedGateway
+
+    invoice, payment = scheduled(shop)
+    payment = payment_collect(payment=payment, now=at(DUE_ON))
+    real_refund = SimulatedGateway.refund
+
+    def refund_then_timeout(self, **kwargs):
+        real_refund(self, **kwargs)
+        from payments.gateways.base import GatewayTimeout
+
+        raise GatewayTimeout("lost")
+
+    monkeypatch.setattr(SimulatedGateway, "refund", refund_then_timeout)
+    with pytest.raises(PaymentError, match="did not refund"):
+        payment_refund(payment=payment, amount=D("4.00"), reason="x", now=at(DUE_ON))
+    monkeypatch.setattr(SimulatedGateway, "refund", real_refund)
+    with pytest.raises(PaymentError, match="no answer yet"):
+        payment_refund(payment=payment, amount=D("4.00"), reason="again")
+    attempts_resolve(now=at(DUE_ON) + timedelta(minutes=10), stale_seconds=60)
+    payment.refresh_from_db()
+    invoice.refresh_from_db()
+    assert payment.amount_refunded == D("4.00") and invoice.amount_paid == D("10.52")
+    assert SimulatedCharge.objects.filter(operation="refund").count() == 1

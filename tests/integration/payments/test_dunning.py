@@ -152,3 +152,21 @@ def test_closing_a_case_by_hand_unblocks_its_tokens(shop):
     assert dunning_close(case=case, reason="Payment arrangement agreed")
     assert not dunning_close(case=case, reason="twice")
     assert Token.objects.get(pk=shop.token.pk).valid
+
+
+def test_an_invoice_paid_then_reversed_is_chased_again(shop):
+    from invoicing.services import invoice_apply_payment
+
+    invoice = issued_invoice(shop)
+    [payment] = invoice_schedule_payments(invoice=invoice, now=at(ISSUED_ON))
+    run_days(DUE_ON + timedelta(days=1), DUE_ON + timedelta(days=1))
+    payment_mark_paid(payment=payment, reference="transfer", now=at(DUE_ON + timedelta(days=2)))
+    case = DunningCase.objects.get()
+    assert case.close_reason == "paid"
+    # the money came back (a returned direct debit, a bank recall)
+    invoice_apply_payment(invoice=invoice, amount=-invoice.amount_due,
+                          today=DUE_ON + timedelta(days=3))
+    run_days(DUE_ON + timedelta(days=3), DUE_ON + timedelta(days=3))
+    case.refresh_from_db()
+    assert case.is_open and case.level_name == "friendly"
+    assert PaymentEvent.objects.filter(invoice=invoice, kind="dunning_reopened").exists()

@@ -99,4 +99,6 @@ def test_the_payment_jobs_are_on_the_beat_schedule(db):
     tasks_on_beat = dict(PeriodicTask.objects.filter(task__startswith="payments.")
                          .values_list("task", "enabled"))
     assert tasks_on_beat == {"payments.schedule_and_collect": True, "payments.retry_due": True,
-                             "payments.resolve_attempts": True, "payments.dunning": True}
+                             "payments.resolve_attempts": True, "payments.dunning": True,
+                             "payments.match_and_capture": True,
+                             "payments.expire_authorizations": True}
