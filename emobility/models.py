@@ -196,6 +196,13 @@ class Location(TimeStampedModel, Address):
     time_zone = models.CharField(max_length=64, default="Europe/Amsterdam",
                                  validators=[validate_time_zone])
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.PUBLIC)
+    cpo_party = models.CharField(
+        _("charge point operator (roaming)"), max_length=5, blank=True,
+        validators=[RegexValidator(r"^[A-Z]{2}[A-Z0-9]{3}$", _(
+            "The OCPI country code and party id of the operator running it, e.g. DEABC."))],
+        help_text=_("Empty: this operator's own network. Set for a partner's location whose "
+                    "sessions this operator sells to its drivers (roaming)."))
+    cpo_name = models.CharField(_("charge point operator's name"), max_length=200, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -205,6 +212,10 @@ class Location(TimeStampedModel, Address):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_roaming(self) -> bool:
+        return bool(self.cpo_party)
 
 
 class ChargingStation(TimeStampedModel):

@@ -474,6 +474,11 @@ def _lines_table(breakdown: dict):
     rows = []
     for line in breakdown.get("lines", []):
         index = line.get("index")
+        if "retail" in breakdown:  # a retail plan's lines: no tariff element
+            rows.append((line["label"], "—", f"{line['quantity']} {line['unit']}".rstrip(),
+                         "—", line["price"], line["vat"], line["cost"]["excl_vat"],
+                         line["cost"]["incl_vat"]))
+            continue
         unit = UNITS[line["dimension"]]
         rows.append((
             DIMENSION_LABELS[line["dimension"]], line["element_index"] + 1,
@@ -550,16 +555,30 @@ class ChargingSessionWithPriceAdmin(ChargingSessionAdmin):
         version = price.tariff_version
         breakdown = price.breakdown
         limit = breakdown.get("price_limit")
+        if "retail" in breakdown:
+            retail = breakdown["retail"]
+            source = format_html(
+                "{} <a href='{}'>{}</a> · {} {}{}", _("Retail plan"),
+                reverse("admin:tariffs_retailplan_change", args=[retail["plan_id"]]),
+                retail["plan"], _("operator's cost"),
+                _money_text(price.cost_excl_vat, breakdown["currency"])
+                if price.cost_excl_vat is not None else "—",
+                format_html(" · {} {}", _("margin"), retail["margin"])
+                if retail.get("margin") else "")
+        else:
+            source = format_html(
+                "{} <a href='{}'>{} v{}</a>", _("Tariff"),
+                reverse("admin:tariffs_tariffversion_change", args=[version.pk]),
+                version.tariff.code, version.number)
         return format_html(
             "<p><strong>{} excl. VAT · {} VAT · {} incl. VAT</strong>{}</p>"
-            "<p>{} <a href='{}'>{} v{}</a> · {}</p>{}<p class='help'>{}</p>",
+            "<p>{} · {}</p>{}<p class='help'>{}</p>",
             _money_text(price.total_excl_vat.amount, breakdown["currency"]),
             _money_text(price.total_vat.amount, breakdown["currency"]),
             _money_text(price.total_incl_vat.amount, breakdown["currency"]),
             format_html(" ({})", _("the tariff's minimum price") if limit == "MIN_PRICE"
                         else _("the tariff's maximum price")) if limit else "",
-            _("Tariff"), reverse("admin:tariffs_tariffversion_change", args=[version.pk]),
-            version.tariff.code, version.number, price.explanation,
+            source, price.explanation,
             _lines_table(breakdown),
             _("Rated %(at)s by %(run)s. Each amount is rounded once from the exact value, so "
               "the lines need not add up to the cent.") % {
@@ -570,6 +589,8 @@ class ChargingSessionWithPriceAdmin(ChargingSessionAdmin):
         price = self._current(obj)
         if price is None:
             return "—"
+        if "retail" in price.breakdown and price.retail_plan_id:
+            return _("Priced by a retail plan (see the price's lines).")
         explained = explain_session_price(price)
         if explained.get("error"):
             return explained["error"]
@@ -592,11 +613,14 @@ class ChargingSessionWithPriceAdmin(ChargingSessionAdmin):
         if not obj.pk:
             return "—"
         rows = (SessionPrice.objects.filter(session=obj).order_by("-rated_at", "-pk")
-                .select_related("tariff_version__tariff", "rating_run__actor"))
+                .select_related("tariff_version__tariff", "rating_run__actor", "retail_plan"))
         return format_html_join(
             "", "<div>{} · {} v{} · {} incl. VAT · {}{}</div>",
-            ((f"{p.rated_at:%Y-%m-%d %H:%M}", p.tariff_version.tariff.code,
-              p.tariff_version.number, p.total_incl_vat, p.rating_run,
+            ((f"{p.rated_at:%Y-%m-%d %H:%M}",
+              p.tariff_version.tariff.code if p.tariff_version else
+              (p.retail_plan.code if p.retail_plan else "—"),
+              p.tariff_version.number if p.tariff_version else "—", p.total_incl_vat,
+              p.rating_run,
               "" if not p.is_current else format_html(" <strong>({})</strong>", _("current")))
              for p in rows)) or "—"
 

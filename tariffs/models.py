@@ -448,11 +448,20 @@ class SessionPrice(models.Model):
                                  db_index=False)
     is_current = models.BooleanField(default=True)
     rating_run = models.ForeignKey(RatingRun, on_delete=models.PROTECT, related_name="prices")
-    tariff_version = models.ForeignKey(TariffVersion, on_delete=models.PROTECT,
-                                       related_name="session_prices")
+    tariff_version = models.ForeignKey(
+        TariffVersion, on_delete=models.PROTECT, related_name="session_prices", null=True,
+        blank=True, help_text=_("Empty for a retail price made from the operator's cost."))
     assignment = models.ForeignKey(TariffAssignment, on_delete=models.SET_NULL, null=True,
                                    blank=True, related_name="+")
-    level = models.CharField(max_length=10, choices=TariffAssignment.Level.choices)
+    level = models.CharField(max_length=10, choices=[*TariffAssignment.Level.choices,
+                                                     ("retail", _("Retail plan"))])
+    retail_plan = models.ForeignKey("RetailPlan", on_delete=models.PROTECT, null=True,
+                                    blank=True, related_name="session_prices")
+    retail_subscription = models.ForeignKey("RetailSubscription", on_delete=models.PROTECT,
+                                            null=True, blank=True, related_name="+")
+    cost_excl_vat = models.DecimalField(
+        _("operator's cost excl. VAT"), max_digits=14, decimal_places=2, null=True,
+        blank=True, help_text=_("What the session cost the provider (retail prices)."))
     explanation = models.CharField(max_length=500)
     total_excl_vat = MoneyField(max_digits=14, decimal_places=2, default_currency="EUR")
     total_vat = MoneyField(max_digits=14, decimal_places=2, default_currency="EUR")
@@ -464,8 +473,14 @@ class SessionPrice(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["session"], condition=Q(is_current=True),
                                     name="sessionprice_one_current_per_session"),
+            models.CheckConstraint(
+                condition=Q(tariff_version__isnull=False) | Q(retail_plan__isnull=False),
+                name="sessionprice_tariff_or_retail_plan"),
         ]
-        indexes = [models.Index(fields=["operator", "rated_at"])]
+        indexes = [models.Index(fields=["operator", "rated_at"]),
+                   models.Index(fields=["retail_plan", "rated_at"],
+                                condition=Q(retail_plan__isnull=False, is_current=True),
+                                name="sessionprice_retail_current")]
 
     def __str__(self) -> str:
         return f"{self.session} {self.total_incl_vat}"
@@ -500,3 +515,160 @@ class TariffAuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.tariff.code} {self.action}"
+
+
+class RetailPlan(TimeStampedModel):
+    """A way a mobility service provider sells charging to its drivers, at its own and at other
+    operators' stations (docs/retail.md): a monthly fee, a price rule and a scope. The default
+    plan (pay as you go) prices what no subscribed plan covers."""
+
+    class Rule(models.TextChoices):
+        MARKUP = "markup", _("Mark-up on the operator's cost")
+        TARIFF = "tariff", _("Fixed retail tariff (OCPI)")
+        ALLOWANCE = "allowance", _("Included kWh per month, then a rate above")
+
+    class Power(models.TextChoices):
+        ANY = "any", _("Any charger")
+        AC = "ac", _("AC only")
+        DC = "dc", _("DC rapid only")
+        MIN_KW = "min_kw", _("At least a power (kW)")
+
+    class Network(models.TextChoices):
+        ANY = "any", _("Own network and roaming")
+        OWN = "own", _("Own network only")
+        ROAMING = "roaming", _("Roaming only")
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT,
+                                 related_name="retail_plans")
+    code = models.SlugField(max_length=40)
+    name = models.CharField(max_length=100)
+    currency = CurrencyField(default="EUR")
+    is_default = models.BooleanField(_("default (pay as you go)"), default=False, help_text=_(
+        "Prices the sessions that no subscribed plan covers; nobody subscribes to it."))
+    active = models.BooleanField(default=True)
+    monthly_fee = models.DecimalField(max_digits=10, decimal_places=2, default=0,
+                                      validators=[MinValueValidator(0)])
+    fee_vat_rate = models.DecimalField(max_digits=5, decimal_places=2, default=21,
+                                       validators=[MinValueValidator(0), MaxValueValidator(100)])
+    rule = models.CharField(max_length=10, choices=Rule.choices, default=Rule.MARKUP)
+    vat_rate = models.DecimalField(_("VAT rate of session prices"), max_digits=5,
+                                   decimal_places=2, default=21,
+                                   validators=[MinValueValidator(0), MaxValueValidator(100)])
+    markup_percent = models.DecimalField(max_digits=7, decimal_places=3, default=0,
+                                         validators=[MinValueValidator(-100)])
+    markup_per_kwh = models.DecimalField(max_digits=9, decimal_places=4, default=0)
+    markup_per_session = models.DecimalField(max_digits=9, decimal_places=2, default=0)
+    tariff = models.ForeignKey(Tariff, on_delete=models.PROTECT, null=True, blank=True,
+                               related_name="+", help_text=_("The retail tariff (rule: tariff)."))
+    included_kwh = models.DecimalField(max_digits=10, decimal_places=4, default=0,
+                                       validators=[MinValueValidator(0)])
+    included_price_per_kwh = models.DecimalField(max_digits=9, decimal_places=4, default=0,
+                                                 validators=[MinValueValidator(0)])
+    over_price_per_kwh = models.DecimalField(max_digits=9, decimal_places=4, default=0,
+                                             validators=[MinValueValidator(0)])
+    scope_countries = models.JSONField(default=list, blank=True, help_text=_(
+        'ISO country codes, e.g. ["NL", "BE"]; empty: every country.'))
+    scope_regions = models.JSONField(default=list, blank=True, help_text=_(
+        'Regions as the locations name them, e.g. ["Noord-Holland"]; empty: every region.'))
+    scope_power = models.CharField(max_length=8, choices=Power.choices, default=Power.ANY)
+    scope_min_kw = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True)
+    scope_network = models.CharField(max_length=8, choices=Network.choices,
+                                     default=Network.ANY)
+    scope_tariff_groups = models.ManyToManyField(TariffGroup, blank=True, related_name="+")
+
+    class Meta:
+        ordering = ["operator", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["operator", "code"], name="retailplan_unique_code"),
+            models.UniqueConstraint(fields=["operator", "currency"],
+                                    condition=Q(is_default=True, active=True),
+                                    name="retailplan_one_default_per_currency"),
+            models.CheckConstraint(condition=~Q(rule="tariff") | Q(tariff__isnull=False),
+                                   name="retailplan_tariff_rule_has_tariff"),
+            models.CheckConstraint(condition=~Q(scope_power="min_kw")
+                                   | Q(scope_min_kw__gt=0), name="retailplan_min_kw_given"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors = {}
+        if self.rule == self.Rule.TARIFF and not self.tariff_id:
+            errors["tariff"] = _("A fixed retail tariff plan needs its tariff.")
+        if self.tariff_id and self.tariff.operator_id != self.operator_id:
+            errors["tariff"] = _("The tariff belongs to another operator.")
+        if self.scope_power == self.Power.MIN_KW and not self.scope_min_kw:
+            errors["scope_min_kw"] = _("Give the least power (kW) the plan covers.")
+        if self.rule == self.Rule.ALLOWANCE and self.included_kwh <= 0:
+            errors["included_kwh"] = _("An allowance plan includes some kWh per month.")
+        for name in ("scope_countries", "scope_regions"):
+            value = getattr(self, name)
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip()
+                                                      for v in value):
+                errors[name] = _('A list of names, e.g. ["NL"]; [] for all.')
+        if isinstance(self.scope_countries, list) and not all(
+                isinstance(v, str) and len(v) == 2 and v.isalpha() and v.isupper()
+                for v in self.scope_countries):
+            errors.setdefault("scope_countries", _("Use ISO 3166 alpha-2 codes such as NL."))
+        if errors:
+            raise ValidationError(errors)
+
+
+class RetailSubscription(TimeStampedModel):
+    """A customer's subscription to a plan from ``starts_on`` to ``ends_on`` (its last day,
+    included; empty: until ended). Switching plans is ending one and starting another; the
+    monthly fee is prorated by days (docs/retail.md)."""
+
+    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT,
+                                 related_name="retail_subscriptions")
+    plan = models.ForeignKey(RetailPlan, on_delete=models.PROTECT, related_name="subscriptions")
+    starts_on = models.DateField()
+    ends_on = models.DateField(null=True, blank=True, help_text=_("The last day, included."))
+
+    class Meta:
+        ordering = ["customer", "starts_on"]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_on__isnull=True)
+                                   | Q(ends_on__gte=models.F("starts_on")),
+                                   name="retailsubscription_ends_after_start"),
+        ]
+        indexes = [models.Index(fields=["customer", "starts_on"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer} → {self.plan} from {self.starts_on}"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.customer_id and self.customer.operator_id != self.operator_id:
+            errors["customer"] = _("The customer belongs to another operator.")
+        if self.plan_id and self.plan.operator_id != self.operator_id:
+            errors["plan"] = _("The plan belongs to another operator.")
+        if self.plan_id and self.plan.is_default:
+            errors["plan"] = _("Nobody subscribes to the default plan: it applies by itself.")
+        if self.ends_on and self.starts_on and self.ends_on < self.starts_on:
+            errors["ends_on"] = _("A subscription ends on or after the day it starts.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class AllowanceUsage(models.Model):
+    """The included kWh a subscription has used in one month (locked while sessions are
+    priced, so sessions rated at once never use the same kWh twice)."""
+
+    subscription = models.ForeignKey(RetailSubscription, on_delete=models.CASCADE,
+                                     related_name="usage")
+    month = models.DateField(help_text=_("The first day of the month."))
+    used_kwh = models.DecimalField(max_digits=14, decimal_places=4, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "month"],
+                                    name="allowanceusage_one_per_month"),
+            models.CheckConstraint(condition=Q(used_kwh__gte=0),
+                                   name="allowanceusage_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription} {self.month:%Y-%m}: {self.used_kwh} kWh"

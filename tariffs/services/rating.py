@@ -33,6 +33,7 @@ from emobility.models import ChargingSession
 
 from ..models import RatingRun, SessionPrice
 from ..pricing.errors import PricingInputError
+from ..pricing.retail import RetailError
 from ..pricing.sessions import session_cdr
 from ..selectors import (
     EngineVersion,
@@ -45,6 +46,7 @@ from ..selectors import (
     load_resolver,
     price_with,
 )
+from .retail import RetailBatch, RetailSession, month_of, retail_breakdown, retail_quote
 
 logger = logging.getLogger(__name__)
 
@@ -69,13 +71,18 @@ for _status in RERATEABLE:
 _COLUMNS = ("pk", "operator_id", "external_id", "status", "source", "evse_id",
             "evse__station_id", "evse__station__location_id", "evse__station__location__region",
             "evse__station__location__time_zone", "customer_id", "start", "end", "energy_kwh",
-            "charging_seconds", "parking_seconds")
+            "charging_seconds", "parking_seconds",
+            # what retail pricing reads (16 on)
+            "evse__power_type", "evse__max_power_kw", "evse__station__location__country",
+            "evse__station__location__cpo_party", "cpo_cost_excl_vat",
+            "cpo_cost_excl_vat_currency")
 
 
 PRICE_FIELDS = ("session_id", "operator_id", "is_current", "rating_run_id", "tariff_version_id",
                 "assignment_id", "level", "explanation", "total_excl_vat",
                 "total_excl_vat_currency", "total_vat", "total_vat_currency", "total_incl_vat",
-                "total_incl_vat_currency", "breakdown", "rated_at")
+                "total_incl_vat_currency", "breakdown", "rated_at", "retail_plan_id",
+                "retail_subscription_id", "cost_excl_vat")
 
 
 @dataclass
@@ -198,45 +205,79 @@ def _rate_batch(ids: list[int], statuses, run: RatingRun, outcome: RatingOutcome
                              start_min=min(r[11] for r in rows),
                              start_max=max(r[11] for r in rows))
 
-    # Pass 1: which tariff version prices each session.
+    retail = RetailBatch(operator_ids={r[1] for r in rows},
+                         customer_ids={r[10] for r in rows if r[10] is not None},
+                         start_min=min(r[11] for r in rows), start_max=max(r[11] for r in rows))
+
+    # Pass 1: which tariff version prices each session (and which retail plan, if any).
     resolved: list[tuple[tuple, Resolution | None, str | None]] = []
+    plans: dict[int, tuple] = {}  # session id → (RetailSession, plan, subscription)
     index_span: dict[int, list[datetime]] = {}
+
+    def need_index(version) -> None:
+        for index_id in cache.version(version).index_ids.values():
+            span = index_span.setdefault(index_id, [row[11], row[12]])
+            span[0], span[1] = min(span[0], row[11]), max(span[1], row[12])
+
     for row in rows:
         place = SessionPlace(operator_id=row[1], evse_id=row[5], station_id=row[6],
                              location_id=row[7], region=row[8],
                              group_id=groups.get(row[10]), start=row[11])
+        if retail:
+            session = _retail_session(row, groups.get(row[10]))
+            chosen = retail.choose(session)
+            if chosen is not None:
+                plans[row[0]] = (session, *chosen)
+                version = retail.version_at(chosen[0], row[11]) if chosen[0].tariff_id else None
+                if version is not None:
+                    need_index(version)
+        if row[19]:  # a partner's charger: only a retail plan prices it, never our tariff
+            resolved.append((row, None, None if row[0] in plans else (
+                f"Roaming session at {row[19]}: no retail plan covers it (subscribe the "
+                f"customer to one, or give the operator a default pay-as-you-go plan).")))
+            continue
         try:
             resolution = resolver.resolve(place)
         except NoTariff as exc:
-            resolved.append((row, None, str(exc)))
+            resolved.append((row, None, None if row[0] in plans else str(exc)))
             continue
         resolved.append((row, resolution, None))
-        engine = cache.version(resolution.version)
-        for index_id in engine.index_ids.values():
-            span = index_span.setdefault(index_id, [row[11], row[12]])
-            span[0], span[1] = min(span[0], row[11]), max(span[1], row[12])
+        need_index(resolution.version)
     series_by_id = {}
     for index_id, (begin, end) in index_span.items():
         series_by_id.update(index_series(index_ids=[index_id], start=begin, end=end))
 
-    # Pass 2: price.
+    # Pass 2: price (retail sessions in the order they started, for their allowances).
     now = timezone.now()
     prices: list[tuple] = []
     rated: list[int] = []
     failed: dict[str, list[int]] = defaultdict(list)
+    if plans:
+        retail.lock_allowances({(sub.pk, month_of(session))
+                                for session, plan, sub in plans.values()
+                                if sub is not None and plan.rule == "allowance"})
+        resolved.sort(key=lambda item: (item[0][11], item[0][0]))
     for row, resolution, failure in resolved:
-        if resolution is not None:
+        if row[0] in plans or resolution is not None:
             try:
-                prices.append(_price(row, resolution, cache, series_by_id, raws.get(row[0]),
-                                     run, now))
+                price = None if resolution is None else _price(
+                    row, resolution, cache, series_by_id, raws.get(row[0]), run, now)
+                if row[0] in plans:
+                    price = _retail_price(row, price, plans[row[0]], retail, cache,
+                                          series_by_id, raws.get(row[0]), run, now)
+                prices.append(price)
                 rated.append(row[0])
                 continue
             except PricingInputError as exc:
                 failure = f"Cannot price this session: {exc}"
+            except RetailError as exc:
+                failure = f"Retail plan {plans[row[0]][1].code}: {exc}"
             except Exception as exc:  # a bug must not lose the rest of the batch
                 logger.exception("Rating session %s failed", row[2])
                 failure = f"Internal error while pricing ({type(exc).__name__}): report it"
         failed[failure].append(row[0])
+    if plans:
+        retail.save_allowances()
 
     # Write: keep old prices as history, add the new ones, move the statuses.
     handled = [row[0] for row in rows]
@@ -269,7 +310,7 @@ def _price(row: tuple, resolution: Resolution, cache: _BatchCache, series_by_id:
            raw: dict | None, run: RatingRun, now: datetime) -> tuple:
     """The ``SessionPrice`` row of one session, in the order of ``PRICE_FIELDS``."""
     (pk, operator_id, external_id, _status, _source, _evse, _station, _location, _region,
-     zone, _customer, start, end, energy, charging_s, parking_s) = row
+     zone, _customer, start, end, energy, charging_s, parking_s) = row[:16]
     cdr = session_cdr(start=start, end=end, energy_kwh=energy, charging_seconds=charging_s,
                       parking_seconds=parking_s, external_id=external_id, raw=raw)
     priced = price_with(cache.version(resolution.version), resolution, cdr, cache.zone(zone),
@@ -280,4 +321,45 @@ def _price(row: tuple, resolution: Resolution, cache: _BatchCache, series_by_id:
     currency = summary["currency"]
     return (pk, operator_id, True, run.pk, resolution.version.pk, resolution.assignment.pk,
             resolution.level, resolution.explanation[:500], excl, currency, incl - excl,
-            currency, incl, currency, summary, now)
+            currency, incl, currency, summary, now, None, None, None)
+
+
+def _retail_session(row: tuple, group_id: int | None) -> RetailSession:
+    return RetailSession(
+        pk=row[0], operator_id=row[1], customer_id=row[10], start=row[11], zone=row[9],
+        energy_kwh=row[13], region=row[8] or "", power_type=row[16], max_kw=row[17],
+        country=row[18] or "", roaming=bool(row[19]), cost_excl_vat=row[20],
+        cost_currency=str(row[21]) if row[21] else None, group_id=group_id)
+
+
+def _retail_price(row: tuple, own: tuple | None, chosen: tuple, retail: RetailBatch,
+                  cache: _BatchCache, series_by_id: dict, raw: dict | None, run: RatingRun,
+                  now: datetime) -> tuple:
+    """The ``SessionPrice`` row of a session its retail plan prices (``own``: the row the
+    charge point's tariff gave, if any)."""
+    session, plan, sub = chosen
+    own_price = None if own is None else (own[8], own[12])
+    tariff_price = version = None
+    if plan.rule == "tariff":
+        version = retail.version_at(plan, session.start)
+        if version is not None:
+            cdr = session_cdr(start=row[11], end=row[12], energy_kwh=row[13],
+                              charging_seconds=row[14], parking_seconds=row[15],
+                              external_id=row[2], raw=raw)
+            summary = price_with(cache.version(version), None, cdr, cache.zone(row[9]),
+                                 series_by_id).summary
+            tariff_price = (Decimal(summary["total_cost"]["excl_vat"]),
+                            Decimal(summary["total_cost"]["incl_vat"]))
+    quote = retail_quote(retail, session, plan, sub, own_price=own_price,
+                         tariff_price=tariff_price)
+    breakdown = retail_breakdown(quote, plan, sub, session)
+    if own is not None:
+        breakdown["retail"]["tariff_total"] = own[14]["total_cost"]
+    currency = quote.currency
+    who = f"subscribed plan {plan.name}" if sub else f"default plan {plan.name}"
+    explanation = (f"Retail price by the {who} ({plan.get_rule_display().lower()}), "
+                   f"{'roaming at ' + row[19] if session.roaming else 'own network'}.")
+    return (row[0], row[1], True, run.pk, version.pk if version else (own[4] if own else None),
+            own[5] if own else None, "retail", explanation[:500], quote.excl_vat, currency,
+            quote.vat, currency, quote.incl_vat, currency, breakdown, now, plan.pk,
+            sub.pk if sub else None, quote.cost_excl_vat)
