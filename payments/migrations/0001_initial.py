@@ -14,7 +14,7 @@ class Migration(migrations.Migration):
     initial = True
 
     dependencies = [
-        ('emobility', '0008_retail'),
+        ('emobility', '0007_customer_payment_terms'),
         ('invoicing', '0003_overdue_schedule'),
         ('promotions', '0004_settlement_reverse_charge'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
