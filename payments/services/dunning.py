@@ -33,17 +33,20 @@ from .events import event_record
 logger = logging.getLogger(__name__)
 
 
-def _collection_in_progress(invoice: Invoice) -> bool:
-    """Whether a payment of the invoice is still being collected without anyone's help."""
+def _collection_in_progress(invoice: Invoice, today: date) -> bool:
+    """Whether the invoice is still being collected without anyone's help, or waits for parts
+    that are not due yet (instalments paid by transfer): then it is not chased."""
+    waiting_for_customer = []
     for payment in invoice.payments.all():
         if payment.status in (Payment.Status.PROCESSING, Payment.Status.AUTHORIZED):
             return True
         if payment.status == Payment.Status.FAILED and payment.next_retry_at is not None:
             return True
-        if payment.status == Payment.Status.SCHEDULED and (
-                payment.channel in CALLED or payment.channel == Payment.Channel.DIRECT_DEBIT):
-            return True
-    return False
+        if payment.status == Payment.Status.SCHEDULED:
+            if payment.channel in CALLED or payment.channel == Payment.Channel.DIRECT_DEBIT:
+                return True
+            waiting_for_customer.append(payment)
+    return bool(waiting_for_customer) and all(p.due_on >= today for p in waiting_for_customer)
 
 
 def _send_reminder(case: DunningCase, invoice: Invoice, name: str, late_fee) -> bool:
@@ -79,7 +82,7 @@ def dunning_run(*, today: date | None = None, now: datetime | None = None,
             if case.close_reason.lower() != "paid":
                 continue  # closed by hand (an arrangement) or credited: not chased again
             case = _reopen(case, today, now)  # paid, then the money came back (a return)
-        if _collection_in_progress(invoice):
+        if _collection_in_progress(invoice, today):
             continue
         if case is None:
             try:
@@ -93,13 +96,8 @@ def dunning_run(*, today: date | None = None, now: datetime | None = None,
             event_record(kind="dunning_opened", invoice=invoice, at=now, message=(
                 f"Dunning started: {invoice.currency} "
                 f"{invoice.amount_due - invoice.amount_paid} overdue since {invoice.due_date}."))
-        step = _advance(case_id=case.pk, today=today, now=now, render=render)
-        if step:
+        for step in _advance(case_id=case.pk, today=today, now=now, render=render):
             counts[step] += 1
-            if step == "reminders" and DunningCase.objects.filter(
-                    pk=case.pk, late_fee_invoice__isnull=False,
-                    late_fee_invoice__issued_at__gte=now).exists():
-                counts["late_fees"] += 1
     return counts
 
 
@@ -115,13 +113,13 @@ def _reopen(case: DunningCase, today: date, now: datetime) -> DunningCase:
     return case
 
 
-def _advance(*, case_id: int, today: date, now: datetime, render) -> str:
-    """At most one step of one case (under its row lock)."""
+def _advance(*, case_id: int, today: date, now: datetime, render) -> list[str]:
+    """At most one step of one case (under its row lock); what it did, as counter names."""
     with transaction.atomic():
         case = DunningCase.objects.select_for_update().select_related(
             "invoice", "customer").get(pk=case_id)
         if not case.is_open:
-            return ""
+            return []
         config = settings_for(case.operator_id)
         levels = config.dunning_levels
         opened = case.opened_on
@@ -129,7 +127,7 @@ def _advance(*, case_id: int, today: date, now: datetime, render) -> str:
         if case.level < len(levels):
             level = levels[case.level]
             if today < opened + timedelta(days=int(level["days"])):
-                return ""
+                return []
             name = level["name"]
             late_fee = None
             fee_on_fee = DunningCase.objects.filter(late_fee_invoice=invoice).exists()
@@ -153,7 +151,7 @@ def _advance(*, case_id: int, today: date, now: datetime, render) -> str:
                 f"{name.capitalize()} reminder (level {case.level} of {len(levels)}) "
                 + ("e-mailed to " + invoice.customer.email if sent
                    else "not e-mailed: the customer has no address") + "."))
-            return "reminders"
+            return ["reminders", "late_fees"] if late_fee is not None else ["reminders"]
         if (config.block_tokens and case.tokens_blocked_at is None and case.last_reminder_at
                 and today >= timezone.localdate(case.last_reminder_at)
                 + timedelta(days=config.block_after_days)):
@@ -169,8 +167,8 @@ def _advance(*, case_id: int, today: date, now: datetime, render) -> str:
                 f"{len(tokens)} token(s) of {case.customer} blocked: "
                 f"{', '.join(t.uid for t in tokens) or 'none active'}."),
                 data={"tokens": [t.pk for t in tokens]})
-            return "blocked"
-        return ""
+            return ["blocked"]
+        return []
 
 
 def _close_settled(now: datetime) -> int:

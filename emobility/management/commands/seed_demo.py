@@ -11,6 +11,7 @@ from emobility.selectors import session_counts_by_status
 from emobility.tasks import run_import_job
 from invoicing.demo import seed_invoices
 from invoicing.tasks import render_invoice
+from payments.demo import seed_payments
 from promotions.demo import seed_promotions
 from promotions.services import sessions_settle
 from tariffs.demo import seed_tariffs
@@ -20,8 +21,8 @@ from tariffs.services import sessions_rate
 
 class Command(BaseCommand):
     help = ("Build the demo network, its tariffs and promotions, rate and settle its sessions, "
-            "and issue last month's invoices and reimbursement statements (idempotent: running "
-            "it again leaves the same data).")
+            "issue last month's invoices and reimbursement statements, and collect them "
+            "(idempotent: running it again leaves the same data).")
 
     def handle(self, *args, **options):
         today = timezone.localdate()
@@ -47,6 +48,7 @@ class Command(BaseCommand):
         # The invoices are e-mailed as the run would; here into memory, not onto the screen.
         with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
             seed_invoices(today=today, render=render_invoice, log=self.stdout.write)
+            seed_payments(today=today, render=render_invoice, log=self.stdout.write)
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS(f"Demo log-ins (password for all: {DEMO_PASSWORD})"))
         for username, who, where in logins:

@@ -170,3 +170,23 @@ def test_an_invoice_paid_then_reversed_is_chased_again(shop):
     case.refresh_from_db()
     assert case.is_open and case.level_name == "friendly"
     assert PaymentEvent.objects.filter(invoice=invoice, kind="dunning_reopened").exists()
+
+
+def test_instalments_paid_by_transfer_are_not_chased_before_their_day(shop):
+    invoice = issued_invoice(shop, sessions=1)
+    on_plan(shop.customer, "instalments", instalments=2)  # no card: bank transfers
+    first, second = invoice_schedule_payments(invoice=invoice, now=at(ISSUED_ON))
+    payment_mark_paid(payment=first, reference="transfer 1", now=at(DUE_ON))
+    counts = dunning_run(today=DUE_ON + timedelta(days=5), now=at(DUE_ON + timedelta(days=5)))
+    assert counts["opened"] == 0  # part 2 is due a month later
+    later = second.due_on + timedelta(days=1)
+    assert dunning_run(today=later, now=at(later))["opened"] == 1
+
+
+def test_the_late_fee_is_counted_with_the_clock_given(shop):
+    PaymentSettings.objects.create(operator=shop.operator, late_fee=D("5.00"),
+                                   dunning_levels=[{"name": "final", "days": 0}])
+    invoice = issued_invoice(shop)
+    invoice_schedule_payments(invoice=invoice, now=at(ISSUED_ON))
+    counts = dunning_run(today=DUE_ON + timedelta(days=1), now=at(DUE_ON + timedelta(days=1)))
+    assert (counts["reminders"], counts["late_fees"]) == (1, 1)
