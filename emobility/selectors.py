@@ -18,20 +18,28 @@ def operators_for_user(user) -> QuerySet[Operator]:
     return Operator.objects.filter(memberships__user=user).distinct()
 
 
-def operator_ids_for_user(user) -> list[int] | None:
-    """The ids of the user's operators, or ``None`` for "every operator" (superusers)."""
+def operator_ids_for_user(user, roles=None) -> list[int] | None:
+    """The ids of the user's operators (those where the user has one of ``roles``, when given),
+    or ``None`` for "every operator" (superusers). Kept on the user for the request."""
     if user.is_superuser:
         return None
-    if not hasattr(user, "_operator_ids_cache"):
-        user._operator_ids_cache = list(
-            user.memberships.values_list("operator_id", flat=True)
-        ) if user.is_authenticated else []
-    return user._operator_ids_cache
+    cache = "_operator_ids_cache" + ("" if roles is None else "_" + "_".join(sorted(roles)))
+    if not hasattr(user, cache):
+        ids = []
+        if user.is_authenticated:
+            memberships = user.memberships.all()
+            if roles is not None:
+                memberships = memberships.filter(role__in=roles)
+            ids = list(memberships.values_list("operator_id", flat=True))
+        setattr(user, cache, ids)
+    return getattr(user, cache)
 
 
-def scope_to_user(queryset: QuerySet, user, operator_path: str = "operator") -> QuerySet:
-    """Restrict ``queryset`` to the rows of the user's operators."""
-    ids = operator_ids_for_user(user)
+def scope_to_user(queryset: QuerySet, user, operator_path: str = "operator",
+                  roles=None) -> QuerySet:
+    """Restrict ``queryset`` to the rows of the user's operators (those where the user has one
+    of ``roles``, when given)."""
+    ids = operator_ids_for_user(user, roles)
     if ids is None:
         return queryset
     if queryset.model is Operator:

@@ -23,18 +23,15 @@ from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.forms.models import BaseInlineFormSet
 from django.http import FileResponse, Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, ngettext_lazy
 from django.views.decorators.http import require_POST
 from import_export import resources
 from import_export.admin import ExportActionMixin
@@ -44,9 +41,20 @@ from stdnum import bic as stdnum_bic
 from stdnum import iban as stdnum_iban
 from stdnum.exceptions import ValidationError as StdnumError
 
-from emobility.admin_scoping import OperatorScopedAdmin, validity_filter
-from emobility.models import Membership, Operator
-from emobility.selectors import operator_ids_for_user, scope_to_user
+from emobility.admin_scoping import (
+    FIRST_LINES,
+    ActingAdmin,
+    FirstLinesFormSet,
+    KeptByHandMixin,
+    ReadOnlyInline,
+    change_link,
+    scope_to_acting,
+    stored_file,
+    validity_filter,
+    when,
+)
+from emobility.models import Operator
+from emobility.selectors import scope_to_user
 from emobility.spreadsheet import spreadsheet_safe
 
 from . import tasks
@@ -74,10 +82,8 @@ from .services.runs import month_end
 logger = logging.getLogger(__name__)
 
 OPERATOR_FILTER = ("operator", admin.RelatedOnlyFieldListFilter)
-#: the roles that may act (issue, send, credit, delete drafts, run, edit settings)
-ACTING_ROLES = (Membership.Role.FINANCE, Membership.Role.MANAGER)
 #: lines shown on a document's page (the accounting export has them all)
-LINES_SHOWN = 500
+LINES_SHOWN = FIRST_LINES
 #: a zip of PDFs stays in memory up to this size, then goes to a temporary file
 ZIP_IN_MEMORY = 16 * 1024 * 1024
 #: months offered by "Run invoices for a month"
@@ -87,34 +93,7 @@ Status = Invoice.Status
 SHORT_KINDS = {Invoice.Kind.STATEMENT: _("Statement")}
 
 
-# --- who may act ------------------------------------------------------------------------------
-
-def acting_operator_ids(user) -> list[int] | None:
-    """The operators the user may act for in invoicing (finance or manager there); ``None``
-    for a platform superuser (every operator)."""
-    if user.is_superuser:
-        return None
-    if not hasattr(user, "_invoicing_acting_ids"):
-        user._invoicing_acting_ids = list(
-            user.memberships.filter(role__in=ACTING_ROLES).values_list("operator_id", flat=True)
-        ) if user.is_authenticated else []
-    return user._invoicing_acting_ids
-
-
-def scope_to_acting(queryset, user, operator_path: str = "operator"):
-    ids = acting_operator_ids(user)
-    if ids is None:
-        return queryset
-    if queryset.model is Operator:
-        return queryset.filter(pk__in=ids)
-    return queryset.filter(**{f"{operator_path}__in": ids})
-
-
 # --- small helpers ----------------------------------------------------------------------------
-
-def when(moment) -> str:
-    return "—" if moment is None else f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
-
 
 def month_label(day: date) -> str:
     return f"{day:%B %Y}"
@@ -143,15 +122,6 @@ def _table(headers, rows, css="invoicing-table"):
         format_html_join("", "<tr>" + "<td>{}</td>" * len(headers) + "</tr>", rows))
 
 
-def change_link(obj, label=None):
-    if obj is None:
-        return "—"
-    opts = obj._meta
-    return format_html('<a href="{}">{}</a>', reverse(
-        f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)]),
-        label if label is not None else str(obj))
-
-
 def describe_failure(exc: Exception) -> str:
     if isinstance(exc, InvoiceError):
         return str(exc)
@@ -166,44 +136,16 @@ def safe_file_name(text: str) -> str:
 
 # --- the base of every admin of this app ------------------------------------------------------
 
-class InvoicingAdmin(OperatorScopedAdmin):
+class InvoicingAdmin(ActingAdmin):
     """Operator-scoped, with the operator column for users of several operators, choices
-    limited to the operators the user acts for, and the admin's own pages."""
+    limited to the operators the user acts for, and the admin's own pages (``ActingAdmin``)."""
+
+    left_as_they_are = ngettext_lazy(
+        "%(n)s selected document is of an operator you only view: left as it is.",
+        "%(n)s selected documents are of operators you only view: left as they are.", "n")
 
     class Media:
         css = {"all": ["admin-extra/invoicing.css"]}
-
-    def get_list_display(self, request):
-        columns = list(super().get_list_display(request))
-        ids = operator_ids_for_user(request.user)
-        if (ids is None or len(ids) > 1) and "operator" not in columns:
-            columns.append("operator")
-        return columns
-
-    def has_act_permission(self, request, obj=None) -> bool:
-        """Finance and managers of the row's operator (of any operator when ``obj`` is None);
-        an admin action with ``permissions=["act"]`` asks this."""
-        if not self.has_view_permission(request, obj):
-            return False
-        ids = acting_operator_ids(request.user)
-        if ids is None:
-            return True
-        if obj is None:
-            return bool(ids)
-        return obj.operator_id in ids
-
-    def acting(self, request, queryset):
-        """The rows of ``queryset`` the user may act on."""
-        return scope_to_acting(queryset, request.user)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        related = db_field.related_model
-        if related is Operator or any(f.name == "operator" for f in related._meta.fields):
-            # Narrower than the scoping base (every operator of the user): only those the
-            # user acts for, so a viewer somewhere cannot pick that operator's rows.
-            kwargs["queryset"] = scope_to_acting(related._default_manager.all(), request.user)
-            return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         related = db_field.related_model
@@ -211,58 +153,10 @@ class InvoicingAdmin(OperatorScopedAdmin):
             kwargs["queryset"] = scope_to_acting(related._default_manager.all(), request.user)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
-    def _visible(self, request, pk):
-        """A row of the user's operators (else 404, as for the change page)."""
-        return get_object_or_404(self.get_queryset(request), pk=pk)
 
-    def _require(self, allowed: bool) -> None:
-        if not allowed:
-            raise PermissionDenied
-
-    def page(self, request, template: str, context: dict, title: str, original=None):
-        context = {**self.admin_site.each_context(request), "title": title,
-                   "opts": self.model._meta, "original": original, "media": self.media,
-                   **context}
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, template, context)
-
-    def form_page(self, request, *, title, form, submit, original=None, intro="",
-                  cancel_url=None):
-        return self.page(request, "admin/form_page.html", {
-            "form": form, "submit_label": submit, "intro": intro,
-            "media": self.media + form.media,
-            "cancel_url": cancel_url or reverse(
-                f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")},
-            title=title, original=original)
-
-
-class InvoicingConfigAdmin(InvoicingAdmin):
+class InvoicingConfigAdmin(KeptByHandMixin, InvoicingAdmin):
     """Settings kept by hand: finance users and managers add and change their operators' rows;
     nothing is deleted here unless the admin says so."""
-
-    def has_add_permission(self, request):
-        return self.has_act_permission(request)
-
-    def has_change_permission(self, request, obj=None):
-        return self.has_act_permission(request, obj)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    max_num = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # --- list filters ------------------------------------------------------------------------------
@@ -446,15 +340,6 @@ class InvoiceLineExportResource(SafeExportResource):
 
 
 # --- invoices ---------------------------------------------------------------------------------
-
-class FirstLinesFormSet(BaseInlineFormSet):
-    """The first ``LINES_SHOWN`` lines of a document (a fleet's invoice may have thousands)."""
-
-    def get_queryset(self):
-        if not hasattr(self, "_first_lines"):
-            self._first_lines = list(super().get_queryset()[:LINES_SHOWN])
-        return self._first_lines
-
 
 class InvoiceLineInline(ReadOnlyInline):
     model = InvoiceLine
@@ -771,35 +656,17 @@ class InvoiceAdmin(ExportActionMixin, InvoicingAdmin):
             path("<int:pk>/credit/", view(self.credit_view), name="invoicing_invoice_credit"),
             *super().get_urls()]
 
-    def _to_act_on(self, request, pk) -> Invoice:
-        invoice = self._visible(request, pk)
-        self._require(self.has_act_permission(request, invoice))
-        return invoice
-
-    def _back(self, invoice):
-        return redirect("admin:invoicing_invoice_change", invoice.pk)
-
     def pdf_view(self, request, pk):
         invoice = self._visible(request, pk)
         self._require(self.has_view_permission(request, invoice))
-        if not invoice.pdf:
-            raise Http404("No PDF.")
-        try:
-            handle = invoice.pdf.open("rb")
-        except (OSError, ValueError):
-            raise Http404("The PDF is not stored any more.") from None
-        return FileResponse(handle, as_attachment=True, content_type="application/pdf",
-                            filename=f"{safe_file_name(document_label(invoice))}.pdf")
+        return stored_file(invoice.pdf, content_type="application/pdf", what="PDF",
+                           filename=f"{safe_file_name(document_label(invoice))}.pdf")
 
     def issue_view(self, request, pk):
-        invoice = self._to_act_on(request, pk)
-        self._issue(request, [invoice])
-        return self._back(invoice)
+        return self._on_one(request, pk, self._issue)
 
     def send_view(self, request, pk):
-        invoice = self._to_act_on(request, pk)
-        self._send(request, [invoice])
-        return self._back(invoice)
+        return self._on_one(request, pk, self._send)
 
     def credit_view(self, request, pk):
         """Credit the whole document (``whole`` posted) or the lines ticked."""
@@ -890,16 +757,6 @@ class InvoiceAdmin(ExportActionMixin, InvoicingAdmin):
         return note
 
     # --- list actions
-
-    def _acting_or_warn(self, request, queryset):
-        allowed = self.acting(request, queryset)
-        left = queryset.count() - allowed.count()
-        if left:
-            self.message_user(request, ngettext(
-                "%(n)s selected document is of an operator you only view: left as it is.",
-                "%(n)s selected documents are of operators you only view: left as they are.",
-                left) % {"n": left}, messages.WARNING)
-        return allowed
 
     def _warn_left(self, request, left: int, why) -> None:
         if left:

@@ -33,7 +33,9 @@ LIMITS = {"time_limit": 10 * 60, "soft_time_limit": 9 * 60}
 
 @shared_task(name="payments.schedule_and_collect", **LIMITS, **DB_RETRY)
 def schedule_and_collect() -> dict:
-    return {"scheduled": invoices_schedule_new(), "sessions": sessions_charge(),
+    # sessions first, so their payments are linked to the invoice that holds them
+    sessions = sessions_charge()
+    return {"sessions": sessions, "scheduled": invoices_schedule_new(),
             "collected": payments_collect_due()}
 
 

@@ -29,7 +29,12 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from emobility.admin_scoping import OperatorScopedAdmin, validity_filter
+from emobility.admin_scoping import (
+    OperatorScopedAdmin,
+    ReadOnlyInline,
+    ReadOnlyMixin,
+    validity_filter,
+)
 from emobility.cdrs.jobs import session_ids_of_import
 from emobility.models import ChargingSession, Operator
 from emobility.money import round_money
@@ -147,33 +152,9 @@ class PromotionsAdmin(OperatorScopedAdmin):
             raise PermissionDenied
 
 
-class ReadOnlyAdmin(PromotionsAdmin):
+class ReadOnlyAdmin(ReadOnlyMixin, PromotionsAdmin):
     """Rows written only by the services: listed and shown, never added, changed or deleted
     here."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    max_num = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class StreamedCsv:

@@ -35,6 +35,15 @@ class Unprocessable(exceptions.APIException):
     default_code = "unprocessable"
 
 
+class Conflict(exceptions.APIException):
+    """The request clashes with what was done before (a key used for another amount, a voucher
+    used already, a payment in a state that does not allow it); the message says how."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _("The request conflicts with an earlier one.")
+    default_code = "conflict"
+
+
 #: codes of the envelope for DRF's own exceptions (exactly these classes), where its code is not
 #: the clearest
 CODES = {

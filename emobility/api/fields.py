@@ -1,10 +1,30 @@
-"""Serializer fields every endpoint can use."""
+"""Serializer fields every endpoint can use, and amounts as the API writes them.
 
+Amounts go out as strings with exactly the minor unit of their currency (``"12.50"``, ``"500"``
+for JPY), never as JSON numbers (``money``).
+"""
+
+import re
 from datetime import UTC
+from decimal import Decimal
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
+
+from emobility.money import round_money
+
+#: the most characters (or digits) an amount may have: more is no amount anyone means
+MAX_AMOUNT_CHARS = 32
+#: amounts from this size on do not fit a stored amount (14 digits, 2 of them decimals)
+TOO_LARGE = Decimal(10) ** 12
+#: a plain decimal number in a string: "12", "12.5", "-3.00" (no exponent, no spaces)
+AMOUNT_RE = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?\Z")
+#: an idempotency key: 1 to 100 visible ASCII characters (a UUID is a good one)
+IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,100}\Z")
+#: what is wrong with an ``Idempotency-Key`` header that is not one
+BAD_IDEMPOTENCY_HEADER = _("The Idempotency-Key header must be 1 to 100 visible ASCII "
+                           "characters (a UUID is a good one).")
 
 
 class AwareDateTimeField(serializers.DateTimeField):
@@ -53,3 +73,47 @@ class TextField(StrictStringMixin, serializers.CharField):
 
 class PatternField(StrictStringMixin, serializers.RegexField):
     default_error_messages = {"not_a_string": _("Give a string.")}
+
+
+class AmountField(serializers.Field):
+    """An amount of money: a JSON number (read as an exact ``Decimal`` by the parser) or a
+    numeric string (``"12.50"``). Only its form is checked here; whether it is more than 0, has
+    no more decimals than its currency and lies within the operator's bounds is the service's
+    to say."""
+
+    default_error_messages = {
+        "invalid": _('Give the amount as a number or a string such as "12.50".'),
+        "too_long": _("Give the amount with at most {max} characters."),
+        "too_large": _("The amount is too large."),
+    }
+
+    def to_internal_value(self, data) -> Decimal:
+        if isinstance(data, bool | float):  # a float never gets here from the JSON parser
+            self.fail("invalid")
+        if isinstance(data, str):
+            if len(data) > MAX_AMOUNT_CHARS:
+                self.fail("too_long", max=MAX_AMOUNT_CHARS)
+            if not AMOUNT_RE.match(data):
+                self.fail("invalid")
+            value = Decimal(data)
+        elif isinstance(data, int | Decimal):
+            value = Decimal(data)
+        else:
+            self.fail("invalid")
+        if not value.is_finite():
+            self.fail("invalid")
+        if len(value.as_tuple().digits) > MAX_AMOUNT_CHARS:
+            self.fail("too_long", max=MAX_AMOUNT_CHARS)
+        if abs(value) >= TOO_LARGE:
+            self.fail("too_large")
+        return value
+
+    def to_representation(self, value):
+        return format(value, "f")
+
+
+def money(amount: Decimal | None, currency) -> str | None:
+    """``amount`` with exactly the minor unit of ``currency``, as a string."""
+    if amount is None:
+        return None
+    return format(round_money(Decimal(amount), str(currency)), "f")

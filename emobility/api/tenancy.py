@@ -11,16 +11,35 @@ A code the caller does not act for answers 404, whether or not such an operator 
 import re
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from rest_framework import exceptions
 
 from emobility.models import Operator
 from emobility.selectors import operators_for_user
 
 from .authentication import ApiKeyPrincipal
+from .fields import PatternField
 
 #: the name of the field / query parameter that says which operator a request is for
 OPERATOR_PARAM = "operator"
 SLUG_RE = re.compile(r"^[-a-zA-Z0-9_]+\Z")
+
+
+def operator_field():
+    """The body's optional ``operator`` field: the code of the operator the request is for."""
+    return PatternField(
+        SLUG_RE, max_length=40, required=False,
+        error_messages={"invalid": gettext_lazy(
+            "Give an operator code (letters, digits, - and _).")})
+
+
+def request_input(request, serializer_class, context: dict | None = None):
+    """The validated body of ``request`` (400 when it is not valid) and the operator it acts
+    for (its ``operator`` field, if any): ``(data, operator)``."""
+    serializer = serializer_class(data=request.data, context=context or {})
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    return data, request_operator(request, data.get(OPERATOR_PARAM))
 
 
 def request_operator(request, code: str | None = None) -> Operator:

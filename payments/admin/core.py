@@ -8,7 +8,7 @@ Every admin is operator-scoped (``OperatorScopedAdmin``): another operator's row
 on its page and on every action's page. Payments, attempts, history, webhook events and dunning
 cases are never edited by hand: they change only through the services, here through the
 actions and their forms, and a service's refusal (``PaymentError``) is shown as an error
-message. Finance users and managers act for their operators (the rule of the invoicing admin);
+message. Finance users and managers act for their operators (``ActingAdmin``);
 viewers only look.
 """
 
@@ -21,11 +21,9 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import JSONField, OuterRef, Subquery
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
+from django.shortcuts import redirect
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
@@ -33,18 +31,18 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
-from stdnum.iso7064 import mod_97_10
 
-from emobility.admin_scoping import OperatorScopedAdmin
-from emobility.models import Operator
-from emobility.selectors import operator_ids_for_user
-from invoicing.admin import (
+from emobility.admin_scoping import (
+    ActingAdmin,
+    KeptByHandMixin,
     ReadOnlyInline,
-    acting_operator_ids,
+    ReadOnlyMixin,
     change_link,
+    money,
     scope_to_acting,
     when,
 )
+from emobility.models import Operator
 from invoicing.models import Invoice
 
 from ..gateways import SELECTABLE
@@ -73,7 +71,7 @@ from ..services import (
 )
 from ..services.collection import checked_amount
 from ..services.plans import default_method
-from ..validation import clean_bic, clean_iban
+from ..validation import clean_bic, clean_iban, compact_creditor_id, creditor_id_problem
 
 OPERATOR_FILTER = ("operator", admin.RelatedOnlyFieldListFilter)
 Status = Payment.Status
@@ -93,10 +91,6 @@ HISTORY_SHOWN = 200
 
 
 # --- small helpers ----------------------------------------------------------------------------
-
-def money(amount, currency) -> str:
-    return "—" if amount is None else f"{currency} {amount}"
-
 
 def day(moment) -> str:
     """The local date of an instant (lists have room for no more)."""
@@ -151,21 +145,6 @@ def pretty_json(data) -> str:
                            "n": len(data)} if isinstance(data, dict) else _("show"), text)
 
 
-def creditor_id_problem(value: str) -> str | None:
-    """Why ``value`` is not a SEPA creditor identifier (``None`` when it is one): two letters
-    of the country, two check digits (ISO 7064 MOD 97-10 over the national identifier and the
-    country, the business code left out), a business code of three characters and the national
-    identifier."""
-    text = value.replace(" ", "").upper()
-    if not (8 <= len(text) <= 35 and text[:2].isalpha() and text[2:4].isdigit()
-            and text.isalnum()):
-        return str(_("A creditor identifier looks like NL57ZZZ999999999999: the country, two "
-                     "check digits, a business code (often ZZZ) and the national identifier."))
-    if not mod_97_10.is_valid(f"{text[7:]}{text[:2]}{text[2:4]}"):
-        return str(_("The check digits do not match (the creditor identifier has a typo)."))
-    return None
-
-
 def payment_label(payment: Payment) -> str:
     """What a payment is for, in a few words."""
     if payment.invoice_id:
@@ -181,62 +160,15 @@ def payment_label(payment: Payment) -> str:
 
 # --- the base of every admin of this module ----------------------------------------------------
 
-class PaymentsAdmin(OperatorScopedAdmin):
+class PaymentsAdmin(ActingAdmin):
     """Operator-scoped, with the operator column for users of several operators, choices limited
-    to the operators the user acts for, buttons on a row's page and the admin's own form
-    pages."""
+    to the operators the user acts for and the admin's own form pages (``ActingAdmin``), buttons
+    on a row's page, and action pages about one row or the rows a list action selected."""
 
     change_form_template = "admin/payments/change_form_tools.html"
 
     class Media:
         css = {"all": ["admin-extra/payments.css"]}
-
-    def get_list_display(self, request):
-        columns = list(super().get_list_display(request))
-        ids = operator_ids_for_user(request.user)
-        has_operator = any(f.name == "operator" for f in self.model._meta.fields)
-        if has_operator and (ids is None or len(ids) > 1) and "operator" not in columns:
-            columns.append("operator")
-        return columns
-
-    def has_act_permission(self, request, obj=None) -> bool:
-        """Finance and managers of the row's operator (of any operator when ``obj`` is None);
-        an admin action with ``permissions=["act"]`` asks this."""
-        if not self.has_view_permission(request, obj):
-            return False
-        ids = acting_operator_ids(request.user)
-        if ids is None:
-            return True
-        if obj is None:
-            return bool(ids)
-        return self._operator_id(obj) in ids
-
-    @staticmethod
-    def _operator_id(obj):
-        return obj.operator_id
-
-    def acting(self, request, queryset):
-        return scope_to_acting(queryset, request.user, self.operator_path)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        related = db_field.related_model
-        if related is Operator or any(f.name == "operator" for f in related._meta.fields):
-            kwargs["queryset"] = scope_to_acting(related._default_manager.all(), request.user)
-            return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
-
-    def _visible(self, request, pk):
-        return get_object_or_404(self.get_queryset(request), pk=pk)
-
-    def _require(self, allowed: bool) -> None:
-        if not allowed:
-            raise PermissionDenied
-
-    def _to_act_on(self, request, pk):
-        """The row (404 when it is not the user's operators'), if the user may act on it."""
-        obj = self._visible(request, pk)
-        self._require(self.has_act_permission(request, obj))
-        return obj
 
     def _selection(self, request, pk=None) -> list:
         """The rows an action's page is about: ``pk``, or the ``ids`` of the query string (from
@@ -260,32 +192,31 @@ class PaymentsAdmin(OperatorScopedAdmin):
         ids = ",".join(str(pk) for pk in queryset.order_by("pk").values_list("pk", flat=True))
         return f"{reverse(f'admin:{name}')}?{urlencode({'ids': ids})}"
 
-    def _acting_or_warn(self, request, queryset):
-        allowed = self.acting(request, queryset)
-        left = queryset.count() - allowed.count()
-        if left:
-            self.message_user(request, ngettext(
-                "%(n)s selected row is of an operator you only view: left as it is.",
-                "%(n)s selected rows are of operators you only view: left as they are.",
-                left) % {"n": left}, messages.WARNING)
-        return allowed
+    def _each(self, request, rows, act, *, label=str, left=None) -> int:
+        """``act(row)`` for every row of an action's page; how many it did. A falsy answer
+        leaves the row as it was (the warning ``left(row)`` says so); a service's refusal
+        (``PaymentError``) is an error naming the row (``label(row)``)."""
+        done = 0
+        for row in rows:
+            try:
+                if act(row):
+                    done += 1
+                elif left is not None:
+                    self.message_user(request, left(row), messages.WARNING)
+            except PaymentError as exc:
+                self.message_user(request, f"{label(row)}: {exc}", messages.ERROR)
+        return done
 
-    def _back(self, obj):
-        opts = self.model._meta
-        return redirect(f"admin:{opts.app_label}_{opts.model_name}_change", obj.pk)
+    def _after(self, rows):
+        """Back to the row after acting on one, else to the list."""
+        return self._back(rows[0]) if len(rows) == 1 else redirect(self._changelist())
 
-    def _changelist(self):
-        opts = self.model._meta
-        return reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist")
-
-    def form_page(self, request, *, title, form, submit, original=None, intro="",
-                  cancel_url=None):
-        context = {**self.admin_site.each_context(request), "title": title, "form": form,
-                   "opts": self.model._meta, "original": original, "submit_label": submit,
-                   "intro": intro, "media": self.media + form.media,
-                   "cancel_url": cancel_url or self._changelist()}
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/form_page.html", context)
+    def _cancel_url(self, rows) -> str:
+        """Where an action's page goes back to: the row's page, or the list."""
+        if len(rows) == 1:
+            opts = self.model._meta
+            return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[rows[0].pk])
+        return self._changelist()
 
     def _tools(self, request, obj) -> list[dict]:
         return []
@@ -298,7 +229,7 @@ class PaymentsAdmin(OperatorScopedAdmin):
         return super().change_view(request, object_id, form_url, extra_context)
 
 
-class ReadOnlyPaymentsAdmin(PaymentsAdmin):
+class ReadOnlyPaymentsAdmin(ReadOnlyMixin, PaymentsAdmin):
     """Rows written only by the services: listed and shown, never added, changed or deleted
     by hand."""
 
@@ -308,28 +239,23 @@ class ReadOnlyPaymentsAdmin(PaymentsAdmin):
                     for name in (entry if isinstance(entry, tuple) else (entry,))]
         return list(self.fields or [])
 
-    def has_add_permission(self, request):
-        return False
 
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ConfigAdmin(PaymentsAdmin):
+class ConfigAdmin(KeptByHandMixin, PaymentsAdmin):
     """Kept by hand: finance users and managers add and change their operators' rows; nothing
     is deleted here."""
 
-    def has_add_permission(self, request):
-        return self.has_act_permission(request)
 
-    def has_change_permission(self, request, obj=None):
-        return self.has_act_permission(request, obj)
+class CustomerColumns:
+    """The customer of a row: a column of the list, a link on the row's page."""
 
-    def has_delete_permission(self, request, obj=None):
-        return False
+    @admin.display(description=_("customer"), ordering="customer__name")
+    def customer_shown(self, obj):
+        return format_html("{}<br>{}", obj.customer.name, quiet(obj.customer.reference))
+
+    @admin.display(description=_("customer"))
+    def customer_link(self, obj):
+        return format_html("{} {}", change_link(obj.customer, obj.customer.name),
+                           quiet(obj.customer.reference))
 
 
 # --- forms of the actions ------------------------------------------------------------------------
@@ -719,31 +645,20 @@ class PaymentAdmin(ReadOnlyPaymentsAdmin):
         self._retry(request, payment)
         return self._back(payment)
 
-    def _done(self, request, payments, one_url):
-        """Back to the payment after acting on one, else to the list."""
-        return redirect(one_url) if len(payments) == 1 else redirect(self._changelist())
-
     def mark_paid_view(self, request, pk=None):
         payments = self._selection(request, pk)
         form = MarkPaidForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             reference = form.cleaned_data["reference"]
-            done = 0
-            for payment in payments:
-                try:
-                    payment_mark_paid(payment=payment, reference=reference, actor=request.user)
-                    done += 1
-                except PaymentError as exc:
-                    self.message_user(request, f"{payment_label(payment)}: {exc}",
-                                      messages.ERROR)
+            done = self._each(request, payments, lambda payment: payment_mark_paid(
+                payment=payment, reference=reference, actor=request.user), label=payment_label)
             if done:
                 self.message_user(request, ngettext(
                     "%(n)s payment marked paid (%(reference)s).",
                     "%(n)s payments marked paid (%(reference)s).", done) % {
                     "n": done, "reference": reference}, messages.SUCCESS)
             if done == len(payments):
-                return self._done(request, payments, reverse(
-                    "admin:payments_payment_change", args=[payments[0].pk]))
+                return self._after(payments)
         return self.form_page(
             request, form=form, submit=_("Mark paid"),
             original=payments[0] if len(payments) == 1 else None,
@@ -791,22 +706,15 @@ class PaymentAdmin(ReadOnlyPaymentsAdmin):
         form = ReasonForm(request.POST or None,
                           required_message=_("Say why the payment is cancelled."))
         if request.method == "POST" and form.is_valid():
-            done = 0
-            for payment in payments:
-                try:
-                    payment_cancel(payment=payment, reason=form.cleaned_data["reason"],
-                                   actor=request.user)
-                    done += 1
-                except PaymentError as exc:
-                    self.message_user(request, f"{payment_label(payment)}: {exc}",
-                                      messages.ERROR)
+            done = self._each(request, payments, lambda payment: payment_cancel(
+                payment=payment, reason=form.cleaned_data["reason"], actor=request.user),
+                label=payment_label)
             if done:
                 self.message_user(request, ngettext(
                     "%(n)s payment cancelled.", "%(n)s payments cancelled.", done) % {"n": done},
                     messages.SUCCESS)
             if done == len(payments):
-                return self._done(request, payments, reverse(
-                    "admin:payments_payment_change", args=[payments[0].pk]))
+                return self._after(payments)
         return self.form_page(
             request, form=form, submit=_("Cancel the payment") if len(payments) == 1
             else _("Cancel the payments"),
@@ -817,11 +725,6 @@ class PaymentAdmin(ReadOnlyPaymentsAdmin):
             intro=self._intro(payments, _(
                 "Nothing more is collected (an authorization is released at the provider "
                 "first); the invoice stays as it is.")))
-
-    def _cancel_url(self, payments) -> str:
-        if len(payments) == 1:
-            return reverse("admin:payments_payment_change", args=[payments[0].pk])
-        return self._changelist()
 
     def _intro(self, payments, text):
         listed = format_html_join(", ", "{} ({}, {})", (
@@ -926,7 +829,7 @@ class MethodStatusFilter(admin.SimpleListFilter):
 
 
 @admin.register(PaymentMethod)
-class PaymentMethodAdmin(ConfigAdmin):
+class PaymentMethodAdmin(CustomerColumns, ConfigAdmin):
     """How customers pay: cards and apps (the provider's token only), SEPA mandates, bank
     transfer, prepaid credit. Added through the service's rules; a method is revoked, never
     deleted (payments keep pointing at it)."""
@@ -1000,15 +903,6 @@ class PaymentMethodAdmin(ConfigAdmin):
 
     # --- columns
 
-    @admin.display(description=_("customer"), ordering="customer__name")
-    def customer_shown(self, obj):
-        return format_html("{}<br>{}", obj.customer.name, quiet(obj.customer.reference))
-
-    @admin.display(description=_("customer"))
-    def customer_link(self, obj):
-        return format_html("{} {}", change_link(obj.customer, obj.customer.name),
-                           quiet(obj.customer.reference))
-
     @admin.display(description=_("kind"), ordering="kind")
     def kind_shown(self, obj):
         return SHORT_KINDS.get(obj.kind, obj.get_kind_display())
@@ -1065,25 +959,17 @@ class PaymentMethodAdmin(ConfigAdmin):
         methods = self._selection(request, pk)
         form = ReasonForm(request.POST or None, required=False)
         if request.method == "POST" and form.is_valid():
-            done = 0
-            for method in methods:
-                if method.status != PaymentMethod.Status.ACTIVE:
-                    self.message_user(request, _("%(method)s was revoked already.") % {
-                        "method": method}, messages.WARNING)
-                    continue
-                try:
-                    method_revoke(method=method, actor=request.user,
-                                  reason=form.cleaned_data["reason"])
-                    done += 1
-                except PaymentError as exc:
-                    self.message_user(request, f"{method}: {exc}", messages.ERROR)
+            done = self._each(
+                request, methods, lambda method: method.status == PaymentMethod.Status.ACTIVE
+                and method_revoke(method=method, actor=request.user,
+                                  reason=form.cleaned_data["reason"]),
+                left=lambda method: _("%(method)s was revoked already.") % {"method": method})
             if done:
                 self.message_user(request, ngettext(
                     "%(n)s method revoked; payments still waiting on it failed (hard).",
                     "%(n)s methods revoked; payments still waiting on them failed (hard).",
                     done) % {"n": done}, messages.SUCCESS)
-            return (self._back(methods[0]) if len(methods) == 1
-                    else redirect(self._changelist()))
+            return self._after(methods)
         waiting = Payment.objects.filter(method__in=methods, status__in=[
             Status.SCHEDULED, Status.FAILED]).count()
         names = ", ".join(f"{m} ({m.customer.name})" for m in methods[:20])
@@ -1092,8 +978,7 @@ class PaymentMethodAdmin(ConfigAdmin):
             original=methods[0] if len(methods) == 1 else None,
             title=ngettext("Revoke %(method)s", "Revoke %(n)s methods", len(methods)) % {
                 "method": methods[0], "n": len(methods)},
-            cancel_url=(reverse("admin:payments_paymentmethod_change", args=[methods[0].pk])
-                        if len(methods) == 1 else None),
+            cancel_url=self._cancel_url(methods),
             intro=_("%(names)s: no longer used. %(waiting)s, so that dunning takes over.") % {
                 "names": names, "waiting": ngettext(
                     "%(n)s payment still waiting on it fails (hard)",
@@ -1160,7 +1045,7 @@ class PaymentPlanForm(forms.ModelForm):
 
 
 @admin.register(PaymentPlan)
-class PaymentPlanAdmin(ConfigAdmin):
+class PaymentPlanAdmin(CustomerColumns, ConfigAdmin):
     """How each customer pays their invoices (no plan: bank transfer). A change applies to the
     invoices scheduled from then on."""
 
@@ -1189,15 +1074,6 @@ class PaymentPlanAdmin(ConfigAdmin):
         obj.refresh_from_db()
         obj._state.adding = False
 
-    @admin.display(description=_("customer"), ordering="customer__name")
-    def customer_shown(self, obj):
-        return format_html("{}<br>{}", obj.customer.name, quiet(obj.customer.reference))
-
-    @admin.display(description=_("customer"))
-    def customer_link(self, obj):
-        return format_html("{} {}", change_link(obj.customer, obj.customer.name),
-                           quiet(obj.customer.reference))
-
 
 # --- payment settings ----------------------------------------------------------------------------
 
@@ -1220,7 +1096,7 @@ class PaymentSettingsForm(forms.ModelForm):
             "Given by the bank, e.g. NL57ZZZ999999999999; checked with its check digits.")}
 
     def clean_sepa_creditor_id(self):
-        value = self.cleaned_data.get("sepa_creditor_id", "").replace(" ", "").upper()
+        value = compact_creditor_id(self.cleaned_data.get("sepa_creditor_id", ""))
         if value:
             problem = creditor_id_problem(value)
             if problem:
@@ -1340,7 +1216,7 @@ class OpenFilter(admin.SimpleListFilter):
 
 
 @admin.register(DunningCase)
-class DunningCaseAdmin(ReadOnlyPaymentsAdmin):
+class DunningCaseAdmin(CustomerColumns, ReadOnlyPaymentsAdmin):
     """Unpaid invoices being chased: the reminders sent, the tokens blocked, what is left to pay
     (read-only). Closed by paying the invoice, or here (which unblocks the tokens the case
     blocked)."""
@@ -1368,15 +1244,6 @@ class DunningCaseAdmin(ReadOnlyPaymentsAdmin):
                 .annotate(operator_levels=Subquery(levels, output_field=JSONField())))
 
     # --- columns
-
-    @admin.display(description=_("customer"), ordering="customer__name")
-    def customer_shown(self, obj):
-        return format_html("{}<br>{}", obj.customer.name, quiet(obj.customer.reference))
-
-    @admin.display(description=_("customer"))
-    def customer_link(self, obj):
-        return format_html("{} {}", change_link(obj.customer, obj.customer.name),
-                           quiet(obj.customer.reference))
 
     @admin.display(description=_("invoice"), ordering="invoice__number")
     def invoice_shown(self, obj):
@@ -1491,20 +1358,16 @@ class DunningCaseAdmin(ReadOnlyPaymentsAdmin):
         form = ReasonForm(request.POST or None, required_message=_(
             "Say why dunning ends (the customer paid another way, an arrangement...)."))
         if request.method == "POST" and form.is_valid():
-            closed = 0
-            for case in cases:
-                if dunning_close(case=case, reason=form.cleaned_data["reason"],
-                                 actor=request.user, now=timezone.now()):
-                    closed += 1
-                else:
-                    self.message_user(request, _("%(case)s was closed already.") % {
-                        "case": case.invoice.number}, messages.WARNING)
+            closed = self._each(request, cases, lambda case: dunning_close(
+                case=case, reason=form.cleaned_data["reason"], actor=request.user,
+                now=timezone.now()), left=lambda case: _("%(case)s was closed already.") % {
+                "case": case.invoice.number})
             if closed:
                 self.message_user(request, ngettext(
                     "%(n)s dunning case closed; the tokens it blocked are unblocked.",
                     "%(n)s dunning cases closed; the tokens they blocked are unblocked.",
                     closed) % {"n": closed}, messages.SUCCESS)
-            return self._back(cases[0]) if len(cases) == 1 else redirect(self._changelist())
+            return self._after(cases)
         blocked = sum(1 for case in cases for block in case.blocks.all()
                       if block.unblocked_at is None)
         return self.form_page(
@@ -1512,8 +1375,7 @@ class DunningCaseAdmin(ReadOnlyPaymentsAdmin):
             original=cases[0] if len(cases) == 1 else None,
             title=ngettext("Close dunning of %(invoice)s", "Close %(n)s dunning cases",
                            len(cases)) % {"invoice": cases[0].invoice.number, "n": len(cases)},
-            cancel_url=(reverse("admin:payments_dunningcase_change", args=[cases[0].pk])
-                        if len(cases) == 1 else None),
+            cancel_url=self._cancel_url(cases),
             intro=_("No more reminders; %(tokens)s (unless another open case blocks them). "
                     "The invoice stays unpaid until it is paid.") % {"tokens": ngettext(
                         "%(n)s blocked token is unblocked", "%(n)s blocked tokens are "

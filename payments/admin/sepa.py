@@ -22,24 +22,26 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import quote
-from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef
-from django.forms.models import BaseInlineFormSet
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path, reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import get_valid_filename
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, ngettext_lazy
 from django.views.decorators.http import require_POST
 
-from emobility.admin_scoping import OperatorScopedAdmin
-from emobility.models import Membership, Operator
-from emobility.selectors import operator_ids_for_user
+from emobility.admin_scoping import (
+    FirstLinesFormSet,
+    ReadOnlyInline,
+    change_link,
+    money,
+    scope_to_acting,
+    stored_file,
+)
+from emobility.models import Operator
 from emobility.spreadsheet import spreadsheet_safe
 from invoicing.models import Invoice
 
@@ -61,51 +63,17 @@ from ..services.sepa import (
     sepa_payout_batch_create,
     sepa_return,
 )
+from .core import ReadOnlyPaymentsAdmin
 
 OPERATOR_FILTER = ("operator", admin.RelatedOnlyFieldListFilter)
-#: the roles that act (make files, settle, record returns, upload and resolve statements)
-ACTING_ROLES = (Membership.Role.FINANCE, Membership.Role.MANAGER)
-#: lines shown on a statement's page (the lines list has them all)
-LINES_SHOWN = 500
-
-
-# --- who may act ------------------------------------------------------------------------------
-
-def acting_operator_ids(user) -> list[int] | None:
-    """The operators the user acts for in payments; ``None`` for a platform superuser."""
-    if user.is_superuser:
-        return None
-    if not hasattr(user, "_sepa_acting_ids"):
-        user._sepa_acting_ids = list(
-            user.memberships.filter(role__in=ACTING_ROLES).values_list("operator_id", flat=True)
-        ) if user.is_authenticated else []
-    return user._sepa_acting_ids
 
 
 def acting_operators(user):
-    ids = acting_operator_ids(user)
-    operators = Operator.objects.order_by("name")
-    return operators if ids is None else operators.filter(pk__in=ids)
+    """The operators the user makes files and uploads statements for (finance or manager)."""
+    return scope_to_acting(Operator.objects.order_by("name"), user)
 
 
 # --- small helpers ----------------------------------------------------------------------------
-
-def money(value, currency) -> str:
-    return "—" if value is None else f"{currency} {value}"
-
-
-def link(obj, label=None) -> str:
-    """A link to the row's admin page, or its label when it has none."""
-    if obj is None:
-        return "—"
-    opts = obj._meta
-    text = label if label is not None else str(obj)
-    try:
-        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[quote(obj.pk)])
-    except NoReverseMatch:
-        return text
-    return format_html('<a href="{}">{}</a>', url, text)
-
 
 def payment_label(payment: Payment) -> str:
     return f"#{payment.pk} ({payment.get_status_display().lower()})"
@@ -118,122 +86,29 @@ class DateInput(forms.DateInput):
         super().__init__(format="%Y-%m-%d", **kwargs)
 
 
-class FirstLinesFormSet(BaseInlineFormSet):
-    """The first ``LINES_SHOWN`` rows of a file or a statement (a file of thousands of direct
-    debits, a statement of thousands of lines)."""
+class OperatorForm(forms.Form):
+    """A form for one of the operators the user acts for (chosen already when there is one)."""
 
-    def get_queryset(self):
-        if not hasattr(self, "_first_lines"):
-            self._first_lines = list(super().get_queryset()[:LINES_SHOWN])
-        return self._first_lines
+    operator = forms.ModelChoiceField(queryset=Operator.objects.none(), label=_("Operator"))
 
-
-class ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    max_num = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class PaymentsDocumentAdmin(OperatorScopedAdmin):
-    """Files and statements: scoped, never edited by hand, with the admin's own pages."""
-
-    tools_template = ""
-
-    class Media:
-        css = {"all": ["admin-extra/invoicing.css"]}
-
-    def get_list_display(self, request):
-        columns = list(super().get_list_display(request))
-        ids = operator_ids_for_user(request.user)
-        if (ids is None or len(ids) > 1) and "operator" not in columns:
-            columns.append("operator")
-        return columns
-
-    def get_readonly_fields(self, request, obj=None):
-        return list(self.fields or [])
-
-    def has_add_permission(self, request):
-        return False  # made by the services, through this admin's forms
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    def has_act_permission(self, request, obj=None) -> bool:
-        """Finance and managers of the row's operator (of any operator when ``obj`` is None)."""
-        if not self.has_view_permission(request, obj):
-            return False
-        ids = acting_operator_ids(request.user)
-        if ids is None:
-            return True
-        return obj.operator_id in ids if obj is not None else bool(ids)
-
-    def _visible(self, request, pk):
-        return get_object_or_404(self.get_queryset(request), pk=pk)
-
-    def _to_act_on(self, request, pk):
-        obj = self._visible(request, pk)
-        if not self.has_act_permission(request, obj):
-            raise PermissionDenied
-        return obj
-
-    def _require(self, allowed: bool) -> None:
-        if not allowed:
-            raise PermissionDenied
-
-    def page(self, request, template: str, context: dict, title: str, original=None):
-        context = {**self.admin_site.each_context(request), "title": title,
-                   "opts": self.model._meta, "original": original, "media": self.media,
-                   **context}
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, template, context)
-
-    def form_page(self, request, *, title, form, submit, original=None, intro="",
-                  cancel_url=None, template="admin/form_page.html"):
-        return self.page(request, template, {
-            "form": form, "submit_label": submit, "intro": intro,
-            "media": self.media + form.media,
-            "cancel_url": cancel_url or reverse(
-                f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")},
-            title=title, original=original)
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        self._ensure_visible(request, object_id)
-        obj = self.get_object(request, object_id)
-        tools = self.tools(request, obj) if obj is not None else []
-        return super().change_view(request, object_id, form_url,
-                                   {**(extra_context or {}), "sepa_tools": tools})
-
-    def tools(self, request, obj) -> list[dict]:
-        return []
+    def __init__(self, *args, operators, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["operator"].queryset = operators
+        only = list(operators[:2])
+        if len(only) == 1:
+            self.fields["operator"].initial = only[0].pk
 
 
 # --- SEPA files -------------------------------------------------------------------------------
 
-class FileForm(forms.Form):
-    operator = forms.ModelChoiceField(queryset=Operator.objects.none(), label=_("Operator"))
+class FileForm(OperatorForm):
     day = forms.DateField(widget=DateInput())
 
-    def __init__(self, *args, operators, label, help_text, **kwargs):
+    def __init__(self, *args, label, help_text, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["operator"].queryset = operators
         self.fields["day"].label = label
         self.fields["day"].help_text = help_text
         self.fields["day"].initial = timezone.localdate() + timedelta(days=2)
-        only = list(operators[:2])
-        if len(only) == 1:
-            self.fields["operator"].initial = only[0].pk
 
     def clean_day(self):
         day = self.cleaned_data["day"]
@@ -284,8 +159,8 @@ class SepaBatchItemInline(ReadOnlyInline):
     @admin.display(description=_("payment / statement"))
     def what(self, obj):
         if obj.payment_id:
-            return link(obj.payment, payment_label(obj.payment))
-        return link(obj.statement, f"{obj.statement} ({obj.statement.get_status_display()})")
+            return change_link(obj.payment, payment_label(obj.payment))
+        return change_link(obj.statement, f"{obj.statement} ({obj.statement.get_status_display()})")
 
     @admin.display(description=_("return"))
     def return_link(self, obj):
@@ -308,7 +183,7 @@ def returnable(item: SepaBatchItem) -> bool:
 
 
 @admin.register(SepaBatch)
-class SepaBatchAdmin(PaymentsDocumentAdmin):
+class SepaBatchAdmin(ReadOnlyPaymentsAdmin):
     """SEPA files: made with the forms of this list, then read-only."""
 
     list_display = ["message_id", "kind", "status", "execution_date", "count", "total_shown",
@@ -318,9 +193,11 @@ class SepaBatchAdmin(PaymentsDocumentAdmin):
     list_select_related = ["operator"]
     date_hierarchy = "created_at"
     actions = ["submit_selected", "settle_selected"]
+    left_as_they_are = ngettext_lazy(
+        "%(n)s selected file is of an operator you only view: left as it is.",
+        "%(n)s selected files are of operators you only view: left as they are.", "n")
     inlines = [SepaBatchItemInline]
     change_list_template = "admin/payments/sepa_batch_change_list.html"
-    change_form_template = "admin/payments/sepa_change_form.html"
     fields = ["operator", "kind", "status", "message_id", "execution_date", "currency",
               "count", "total_shown", "file_link", "created_by", "created_at", "updated_at"]
 
@@ -339,7 +216,7 @@ class SepaBatchAdmin(PaymentsDocumentAdmin):
         return super().changelist_view(request, {**(extra_context or {}),
                                                  "can_act": self.has_act_permission(request)})
 
-    def tools(self, request, obj) -> list[dict]:
+    def _tools(self, request, obj) -> list[dict]:
         tools = []
         if obj.file:
             tools.append({"label": _("Download the XML"),
@@ -371,9 +248,6 @@ class SepaBatchAdmin(PaymentsDocumentAdmin):
             path("item/<int:pk>/return/", view(self.return_view),
                  name="payments_sepabatch_return"),
             *super().get_urls()]
-
-    def _back(self, batch):
-        return redirect("admin:payments_sepabatch_change", batch.pk)
 
     # --- making files
 
@@ -424,24 +298,14 @@ class SepaBatchAdmin(PaymentsDocumentAdmin):
 
     def xml_view(self, request, pk):
         batch = self._visible(request, pk)
-        if not batch.file:
-            raise Http404("No file.")
-        try:
-            handle = batch.file.open("rb")
-        except (OSError, ValueError):
-            raise Http404("The file is not stored any more.") from None
-        return FileResponse(handle, as_attachment=True, content_type="application/xml",
-                            filename=f"{get_valid_filename(batch.message_id)}.xml")
+        return stored_file(batch.file, content_type="application/xml",
+                           filename=f"{get_valid_filename(batch.message_id)}.xml")
 
     def submit_view(self, request, pk):
-        batch = self._to_act_on(request, pk)
-        self._submit(request, [batch])
-        return self._back(batch)
+        return self._on_one(request, pk, self._submit)
 
     def settle_view(self, request, pk):
-        batch = self._to_act_on(request, pk)
-        self._settle(request, [batch])
-        return self._back(batch)
+        return self._on_one(request, pk, self._settle)
 
     def cancel_view(self, request, pk):
         batch = self._to_act_on(request, pk)
@@ -523,15 +387,7 @@ class SepaBatchAdmin(PaymentsDocumentAdmin):
                 "file": settled.message_id, "what": what}, messages.SUCCESS)
 
     def _acting(self, request, queryset):
-        ids = acting_operator_ids(request.user)
-        allowed = queryset if ids is None else queryset.filter(operator_id__in=ids)
-        left = queryset.count() - allowed.count()
-        if left:
-            self.message_user(request, ngettext(
-                "%(n)s selected file is of an operator you only view: left as it is.",
-                "%(n)s selected files are of operators you only view: left as they are.",
-                left) % {"n": left}, messages.WARNING)
-        return list(allowed.order_by("created_at", "pk"))
+        return list(self._acting_or_warn(request, queryset).order_by("created_at", "pk"))
 
     @admin.action(description=_("Mark the selected files submitted"), permissions=["act"])
     def submit_selected(self, request, queryset):
@@ -545,19 +401,11 @@ class SepaBatchAdmin(PaymentsDocumentAdmin):
 
 # --- bank statements --------------------------------------------------------------------------
 
-class UploadForm(forms.Form):
-    operator = forms.ModelChoiceField(queryset=Operator.objects.none(), label=_("Operator"))
+class UploadForm(OperatorForm):
     file = forms.FileField(label=_("Statement file"), help_text=_(
         "CSV (columns booking_date, amount, currency, counterparty_name, counterparty_iban, "
         "remittance and optionally entry_reference; ; or , between cells; decimal comma or "
         "point; UTF-8) or camt.053 XML. At most 20 MB."))
-
-    def __init__(self, *args, operators, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["operator"].queryset = operators
-        only = list(operators[:2])
-        if len(only) == 1:
-            self.fields["operator"].initial = only[0].pk
 
 
 class BankTransactionInline(ReadOnlyInline):
@@ -572,11 +420,11 @@ class BankTransactionInline(ReadOnlyInline):
 
     @admin.display(description=_("line"))
     def line_link(self, obj):
-        return link(obj, f"#{obj.pk}")
+        return change_link(obj, f"#{obj.pk}")
 
 
 @admin.register(BankStatement)
-class BankStatementAdmin(PaymentsDocumentAdmin):
+class BankStatementAdmin(ReadOnlyPaymentsAdmin):
     """Imported bank statements: uploaded with the form of this list, then read-only."""
 
     list_display = ["file_name", "format", "created_at", "transactions", "matched",
@@ -587,7 +435,6 @@ class BankStatementAdmin(PaymentsDocumentAdmin):
     date_hierarchy = "created_at"
     inlines = [BankTransactionInline]
     change_list_template = "admin/payments/bank_statement_change_list.html"
-    change_form_template = "admin/payments/bank_change_form.html"
     fields = ["operator", "file_name", "format", "transactions", "matched", "unmatched_link",
               "duplicates", "file_link", "created_by", "created_at"]
 
@@ -611,7 +458,7 @@ class BankStatementAdmin(PaymentsDocumentAdmin):
         return super().changelist_view(request, {**(extra_context or {}),
                                                  "can_act": self.has_act_permission(request)})
 
-    def tools(self, request, obj) -> list[dict]:
+    def _tools(self, request, obj) -> list[dict]:
         tools = []
         if obj.file:
             tools.append({"label": _("Download the file"), "url": reverse(
@@ -651,20 +498,14 @@ class BankStatementAdmin(PaymentsDocumentAdmin):
                 return redirect("admin:payments_bankstatement_change", statement.pk)
         return self.form_page(
             request, title=_("Upload a bank statement"), form=form, submit=_("Import"),
-            template="admin/payments/bank_statement_upload.html",
             intro=_("Every credit is stored once (a line imported before is skipped) and "
                     "matched by its structured reference (RF…) or an invoice number to what "
                     "the customer owes. What cannot be matched is listed for you to resolve."))
 
     def file_view(self, request, pk):
         statement = self._visible(request, pk)
-        try:
-            handle = statement.file.open("rb")
-        except (OSError, ValueError):
-            raise Http404("The file is not stored any more.") from None
-        return FileResponse(handle, as_attachment=True,
-                            content_type="application/octet-stream",
-                            filename=stored_file_name(statement.file_name))
+        return stored_file(statement.file, content_type="application/octet-stream",
+                           filename=stored_file_name(statement.file_name))
 
 
 class ResolveForm(forms.Form):
@@ -711,7 +552,7 @@ class ResolveForm(forms.Form):
 
 
 @admin.register(BankTransaction)
-class BankTransactionAdmin(PaymentsDocumentAdmin):
+class BankTransactionAdmin(ReadOnlyPaymentsAdmin):
     """The lines of the imported statements: filter on *unmatched* for what is left to do."""
 
     list_display = ["booking_date", "amount_shown", "counterparty", "remittance_shown",
@@ -721,7 +562,6 @@ class BankTransactionAdmin(PaymentsDocumentAdmin):
     list_select_related = ["payment", "invoice", "operator"]
     date_hierarchy = "booking_date"
     actions = ["export_csv"]
-    change_form_template = "admin/payments/bank_change_form.html"
     fields = ["operator", "statement_link", "status", "booking_date", "amount_shown",
               "counterparty", "counterparty_iban", "remittance", "matched_to", "excess", "note",
               "fingerprint"]
@@ -743,9 +583,9 @@ class BankTransactionAdmin(PaymentsDocumentAdmin):
     def matched_to(self, obj):
         parts = []
         if obj.invoice_id:
-            parts.append(link(obj.invoice, obj.invoice.number or str(obj.invoice)))
+            parts.append(change_link(obj.invoice, obj.invoice.number or str(obj.invoice)))
         if obj.payment_id:
-            parts.append(link(obj.payment, payment_label(obj.payment)))
+            parts.append(change_link(obj.payment, payment_label(obj.payment)))
         if not parts:
             return "—"
         return format_html("{}", parts[0]) if len(parts) == 1 else format_html(
@@ -753,9 +593,9 @@ class BankTransactionAdmin(PaymentsDocumentAdmin):
 
     @admin.display(description=_("statement"))
     def statement_link(self, obj):
-        return link(obj.statement, obj.statement.file_name)
+        return change_link(obj.statement, obj.statement.file_name)
 
-    def tools(self, request, obj) -> list[dict]:
+    def _tools(self, request, obj) -> list[dict]:
         if obj.status == BankTransaction.Status.UNMATCHED and self.has_act_permission(request,
                                                                                      obj):
             return [{"label": _("Resolve by hand"), "url": reverse(

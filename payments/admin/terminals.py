@@ -10,11 +10,10 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
-from emobility.admin_scoping import OperatorScopedAdmin
+from emobility.admin_scoping import ActionsOnlyMixin, OperatorScopedAdmin, when
 from emobility.money import round_money
 
 from ..gateways import SELECTABLE
@@ -27,10 +26,6 @@ OPERATOR_FILTER = ("operator", admin.RelatedOnlyFieldListFilter)
 
 def _money(amount, currency) -> str:
     return "—" if amount is None else f"{currency} {round_money(amount, str(currency))}"
-
-
-def _when(moment) -> str:
-    return "—" if moment is None else f"{timezone.localtime(moment):%Y-%m-%d %H:%M}"
 
 
 class TerminalForm(forms.ModelForm):
@@ -53,7 +48,7 @@ class TerminalAdmin(OperatorScopedAdmin):
 
 
 @admin.register(Authorization)
-class AuthorizationAdmin(OperatorScopedAdmin):
+class AuthorizationAdmin(ActionsOnlyMixin, OperatorScopedAdmin):
     """What terminals and the app reserved, and what was taken: read-only."""
 
     list_display = ["authorization_reference", "status", "channel", "where", "max_shown",
@@ -68,16 +63,6 @@ class AuthorizationAdmin(OperatorScopedAdmin):
               "max_shown", "captured_shown", "card_label", "authorized_at", "expires_at",
               "session_link", "matched_by", "payment_link", "receipt_link", "history"]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        # The model-level permission runs the actions; an authorization's page is read-only.
-        return obj is None and super().has_change_permission(request)
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("EVSE / terminal"))
     def where(self, obj):
@@ -97,7 +82,7 @@ class AuthorizationAdmin(OperatorScopedAdmin):
 
     @admin.display(description=_("authorized at"), ordering="authorized_at")
     def authorized_shown(self, obj):
-        return _when(obj.authorized_at)
+        return when(obj.authorized_at)
 
     @admin.display(description=_("session"))
     def session_link(self, obj):
@@ -133,7 +118,7 @@ class AuthorizationAdmin(OperatorScopedAdmin):
             "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
             "<tbody>{}</tbody></table>", _("When"), _("What"), _("Details"),
             format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-                             ((_when(e.at), e.kind, e.message) for e in events)))
+                             ((when(e.at), e.kind, e.message) for e in events)))
 
     # --- actions ----------------------------------------------------------------------------
 

@@ -22,12 +22,19 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from emobility.api.exceptions import Unprocessable
-from emobility.api.fields import AwareDateTimeField, PatternField, TextField
+from emobility.api.exceptions import Conflict, Unprocessable
+from emobility.api.fields import (
+    BAD_IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY_RE,
+    AmountField,
+    AwareDateTimeField,
+    PatternField,
+    TextField,
+    money,
+)
 from emobility.api.permissions import ActsForAnOperator, MayWrite
-from emobility.api.tenancy import SLUG_RE, request_operator
+from emobility.api.tenancy import operator_field, request_input, request_operator
 from emobility.models import Evse, Operator
-from promotions.api.serializers import IDEMPOTENCY_KEY_RE, AmountField, money
 
 from ..models import Authorization, PaymentAttempt
 from ..services.adhoc import (
@@ -45,18 +52,6 @@ CURRENCY_RE = r"^[A-Z]{3}\Z"
 EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
 #: refusals that mean "no such thing for you" (404) rather than "cannot be done" (422)
 NOT_FOUND_CODES = {"not_found", "unknown_terminal"}
-
-
-class Conflict(exceptions.APIException):
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = _("The request conflicts with an earlier one.")
-    default_code = "conflict"
-
-
-def _operator_field():
-    return PatternField(
-        SLUG_RE, max_length=40, required=False,
-        error_messages={"invalid": _("Give an operator code (letters, digits, - and _).")})
 
 
 def _currency_field():
@@ -116,6 +111,14 @@ def _loaded(operator: Operator):
             .select_related("payment", "evse", "terminal", "session"))
 
 
+def _answer(request, operator: Operator, authorization: Authorization) -> Response:
+    """An authorization just recorded: 201, or 200 when the request had made it before."""
+    shown = _loaded(operator).get(pk=authorization.pk)
+    return Response(authorization_json(shown, request),
+                    status=status.HTTP_201_CREATED if authorization.created
+                    else status.HTTP_200_OK)
+
+
 class AdHocPaymentsApi(APIView):
     """Reserve a maximum amount for a session at an EVSE ("tap, pay and go")."""
 
@@ -127,7 +130,7 @@ class AdHocPaymentsApi(APIView):
         evse_id = TextField(max_length=MAX_EVSE_ID)
         max_amount = AmountField()
         currency = _currency_field()
-        operator = _operator_field()
+        operator = operator_field()
 
     def post(self, request):
         header = request.headers.get("Idempotency-Key")
@@ -138,8 +141,7 @@ class AdHocPaymentsApi(APIView):
             errors["idempotency_key"] = [_("Give an Idempotency-Key header (1 to 100 visible "
                                            "ASCII characters; a UUID is a good one).")]
         elif not IDEMPOTENCY_KEY_RE.match(header):
-            errors["idempotency_key"] = [_("The Idempotency-Key header must be 1 to 100 "
-                                           "visible ASCII characters (a UUID is a good one).")]
+            errors["idempotency_key"] = [BAD_IDEMPOTENCY_HEADER]
         if errors:
             raise exceptions.ValidationError(errors)
         data = serializer.validated_data
@@ -154,10 +156,7 @@ class AdHocPaymentsApi(APIView):
                 currency=data["currency"], idempotency_key=header)
         except AdHocError as error:
             raise _refused(error) from error
-        shown = _loaded(operator).get(pk=authorization.pk)
-        return Response(authorization_json(shown, request),
-                        status=status.HTTP_201_CREATED if authorization.created
-                        else status.HTTP_200_OK)
+        return _answer(request, operator, authorization)
 
 
 class AdHocPaymentApi(APIView):
@@ -187,7 +186,7 @@ class TerminalTransactionsApi(APIView):
         currency = _currency_field()
         card_label = TextField(max_length=60, required=False, allow_blank=True, default="")
         authorized_at = AwareDateTimeField(min_value=EARLIEST, max_value=LATEST)
-        operator = _operator_field()
+        operator = operator_field()
 
         def validate(self, attrs):
             for name in ("terminal_serial", "authorization_reference", "card_label"):
@@ -197,10 +196,7 @@ class TerminalTransactionsApi(APIView):
             return attrs
 
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        operator = request_operator(request, data.get("operator"))
+        data, operator = request_input(request, self.InputSerializer)
         try:
             authorization = terminal_authorization_record(
                 operator=operator, terminal_serial=data["terminal_serial"],
@@ -210,10 +206,7 @@ class TerminalTransactionsApi(APIView):
                 channel=Authorization.Channel.TERMINAL_HARDWARE)
         except AdHocError as error:
             raise _refused(error) from error
-        shown = _loaded(operator).get(pk=authorization.pk)
-        return Response(authorization_json(shown, request),
-                        status=status.HTTP_201_CREATED if authorization.created
-                        else status.HTTP_200_OK)
+        return _answer(request, operator, authorization)
 
 
 #: an id the database can hold (bigint): longer numbers are no id, and answer 404

@@ -26,20 +26,21 @@ from django.urls import re_path
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import exceptions, serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from emobility.api.fields import PatternField, TextField
+from emobility.api import exceptions as api_exceptions
+from emobility.api.fields import AmountField, TextField, money
 from emobility.api.permissions import ActsForAnOperator, MayWrite
-from emobility.api.tenancy import SLUG_RE, request_operator
+from emobility.api.rows import MAX_REFERENCE, customer_or_404, page
+from emobility.api.tenancy import operator_field, request_input, request_operator
 from emobility.auth import acting_user
-from emobility.models import Customer, Operator
+from emobility.models import Operator
 from emobility.money import minor_unit, round_money
 from invoicing.models import Invoice
 from promotions import selectors as promotions_selectors
-from promotions.api.serializers import AmountField, money, top_up_json
+from promotions.api.serializers import top_up_json
 from promotions.models import TopUp
 
 from .. import selectors
@@ -54,8 +55,7 @@ from ..services import (
 
 #: the largest body of a payments request (a few short fields)
 MAX_BODY = 16 * 1024
-#: the longest customer reference and invoice number there are (longer ones are no row)
-MAX_REFERENCE = Customer._meta.get_field("reference").max_length
+#: the longest invoice number there is (a longer one is no invoice)
 MAX_INVOICE_NUMBER = Invoice._meta.get_field("number").max_length
 #: the longest reason kept in a payment's history
 MAX_REASON = 300
@@ -65,12 +65,10 @@ MAX_ID = 2**63 - 1
 WAIT_SECONDS = 30
 
 
-class Conflict(exceptions.APIException):
+class Conflict(api_exceptions.Conflict):
     """The payment is in a state that does not allow the action; the message says why."""
 
-    status_code = status.HTTP_409_CONFLICT
     default_detail = gettext_lazy("The payment does not allow this now.")
-    default_code = "conflict"
 
 
 class MayChangePayments(MayWrite):
@@ -78,26 +76,6 @@ class MayChangePayments(MayWrite):
     viewers may not)."""
 
     message = gettext_lazy("Your role does not allow this (ask a finance user).")
-
-
-def _operator_field():
-    return PatternField(
-        SLUG_RE, max_length=40, required=False,
-        error_messages={"invalid": gettext_lazy(
-            "Give an operator code (letters, digits, - and _).")})
-
-
-def _usable(text: str, longest: int) -> bool:
-    """Whether a path segment could name a row at all (PostgreSQL refuses NUL characters)."""
-    return 0 < len(text) <= longest and "\x00" not in text
-
-
-def _customer(operator: Operator, reference: str) -> Customer:
-    customer = (Customer.objects.filter(operator=operator, reference=reference).first()
-                if _usable(reference, MAX_REFERENCE) else None)
-    if customer is None:
-        raise exceptions.NotFound(_("No customer with this reference."))
-    return customer
 
 
 def _payment(operator: Operator, pk: str) -> Payment:
@@ -140,20 +118,6 @@ def one_at_a_time(what: str, pk: int):
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [key])
-
-
-def _page(request, view, queryset, shape):
-    paginator = PageNumberPagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response([shape(row) for row in page])
-
-
-def _write_input(request, serializer_class):
-    """The validated body of a write and the operator it acts for."""
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    data = serializer.validated_data
-    return data, request_operator(request, data.get("operator"))
 
 
 # --- what goes out -----------------------------------------------------------------------------
@@ -274,7 +238,7 @@ class PaymentListApi(APIView):
             operator_id=operator.pk, status=data.get("status"), purpose=data.get("purpose"),
             channel=data.get("channel"), customer_reference=data.get("customer"),
             invoice_number=data.get("invoice"))
-        return _page(request, self, found, payment_json)
+        return page(request, self, found, payment_json)
 
 
 class PaymentApi(APIView):
@@ -296,10 +260,10 @@ class PaymentActionApi(APIView):
     conflict_code = "conflict"
 
     class InputSerializer(serializers.Serializer):
-        operator = _operator_field()
+        operator = operator_field()
 
     def post(self, request, pk: str):
-        data, operator = _write_input(request, self.InputSerializer)
+        data, operator = request_input(request, self.InputSerializer)
         payment = _payment(operator, pk)
         with one_at_a_time("payment", payment.pk):
             try:
@@ -314,7 +278,7 @@ class PaymentActionApi(APIView):
 
 class ReasonSerializer(serializers.Serializer):
     reason = TextField(max_length=MAX_REASON, help_text="Why (kept in the payment's history).")
-    operator = _operator_field()
+    operator = operator_field()
 
 
 class PaymentRefundApi(PaymentActionApi):
@@ -379,11 +343,11 @@ class TopUpPayApi(APIView):
     class InputSerializer(serializers.Serializer):
         method = serializers.IntegerField(min_value=1, max_value=MAX_ID, required=False,
                                           help_text="The id of one of the customer's methods.")
-        operator = _operator_field()
+        operator = operator_field()
 
     def post(self, request, reference: str, currency: str, pk: str):
-        data, operator = _write_input(request, self.InputSerializer)
-        customer = _customer(operator, reference)
+        data, operator = request_input(request, self.InputSerializer)
+        customer = customer_or_404(operator, reference)
         wallet = promotions_selectors.wallets(operator_id=operator.pk, customer_id=customer.pk) \
             .filter(currency=currency.upper()).first()
         if wallet is None:
@@ -436,9 +400,9 @@ class CustomerPaymentMethodsApi(APIView):
 
     def get(self, request, reference: str):
         operator = request_operator(request)
-        customer = _customer(operator, reference)
+        customer = customer_or_404(operator, reference)
         methods = selectors.payment_methods(operator_id=operator.pk, customer_id=customer.pk)
-        return _page(request, self, methods, method_json)
+        return page(request, self, methods, method_json)
 
 
 #: a payment's or a top-up's id: a number the database can hold (longer numbers are no id: 404)

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -58,8 +58,12 @@ def _send_reminder(case: DunningCase, invoice: Invoice, name: str, late_fee) -> 
                "late_fee": late_fee, "seller": invoice.seller.get("name", "")}
     subject = render_to_string(f"payments/email/reminder_{name}_subject.txt", context).strip()
     body = render_to_string(f"payments/email/reminder_{name}.txt", context)
-    EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL,
-                 to=[customer.email]).send()
+    try:
+        EmailMessage(subject=subject, body=body, from_email=settings.DEFAULT_FROM_EMAIL,
+                     to=[customer.email]).send()
+    except Exception:  # noqa: BLE001 - a mail server down must not stop the other invoices
+        logger.exception("reminder for %s could not be e-mailed", invoice.number)
+        return False
     return True
 
 
@@ -120,6 +124,10 @@ def _advance(*, case_id: int, today: date, now: datetime, render) -> list[str]:
             "invoice", "customer").get(pk=case_id)
         if not case.is_open:
             return []
+        invoice_now = Invoice.objects.get(pk=case.invoice_id)
+        if invoice_now.status in (Invoice.Status.PAID, Invoice.Status.VOID) \
+                or invoice_now.amount_paid >= invoice_now.amount_due:
+            return []  # paid meanwhile: the next run closes the case, no reminder goes out
         config = settings_for(case.operator_id)
         levels = config.dunning_levels
         opened = case.opened_on
@@ -150,17 +158,23 @@ def _advance(*, case_id: int, today: date, now: datetime, render) -> list[str]:
             event_record(kind=f"reminder_{name}", invoice=invoice, at=now, message=(
                 f"{name.capitalize()} reminder (level {case.level} of {len(levels)}) "
                 + ("e-mailed to " + invoice.customer.email if sent
-                   else "not e-mailed: the customer has no address") + "."))
+                   else "not e-mailed: the customer has no address" if not
+                   invoice.customer.email else "not e-mailed: the mail server refused it")
+                + "."))
             return ["reminders", "late_fees"] if late_fee is not None else ["reminders"]
         if (config.block_tokens and case.tokens_blocked_at is None and case.last_reminder_at
                 and today >= timezone.localdate(case.last_reminder_at)
                 + timedelta(days=config.block_after_days)):
+            # the customer's valid tokens, and those another open case blocks already (this
+            # case blocks them too, so paying the other invoice does not unblock them)
+            held = TokenBlock.objects.filter(token=OuterRef("pk"), unblocked_at__isnull=True,
+                                             case__closed_at__isnull=True)
             tokens = list(Token.objects.select_for_update().filter(
-                customer_id=case.customer_id, valid=True).order_by("pk"))
+                Q(valid=True) | Exists(held), customer_id=case.customer_id).order_by("pk"))
             TokenBlock.objects.bulk_create([TokenBlock(case=case, token=token, blocked_at=now)
                                             for token in tokens])
-            Token.objects.filter(pk__in=[t.pk for t in tokens]).update(valid=False,
-                                                                       updated_at=now)
+            Token.objects.filter(pk__in=[t.pk for t in tokens], valid=True).update(
+                valid=False, updated_at=now)
             case.tokens_blocked_at = now
             case.save()
             event_record(kind="tokens_blocked", invoice=invoice, at=now, message=(

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from emobility.models import ChargingSession, Customer
 from emobility.money import minor_unit
-from invoicing.models import Invoice
+from invoicing.models import Invoice, InvoiceLine
 from invoicing.selectors import rf_reference, structured_reference
 from invoicing.services import invoice_apply_payment
 from promotions.models import Settlement
@@ -73,6 +73,8 @@ def method_revoke(*, method: PaymentMethod, actor=None, now: datetime | None = N
     from .collection import payment_failed
 
     now = now or timezone.now()
+    if method.status != PaymentMethod.Status.ACTIVE:
+        raise PaymentError(f"{method} is revoked already.")
     with transaction.atomic():
         PaymentMethod.objects.filter(pk=method.pk).update(
             status=PaymentMethod.Status.REVOKED, is_default=False, revoked_at=now)
@@ -107,6 +109,8 @@ def plan_set(*, customer: Customer, kind: str, method: PaymentMethod | None = No
         raise PaymentError(f"This plan needs one of these methods: {allowed}.")
     if method is not None and method.customer_id != customer.pk:
         raise PaymentError("This method belongs to another customer.")
+    if method is not None and method.status != PaymentMethod.Status.ACTIVE:
+        raise PaymentError(f"{method} is revoked: choose an active method.")
     plan, _created = PaymentPlan.objects.update_or_create(
         customer=customer, defaults={"operator_id": customer.operator_id, "kind": kind,
                                      "method": method,
@@ -251,10 +255,19 @@ def invoices_schedule_new(*, now: datetime | None = None, limit: int = 2000) -> 
     return {"invoices": len(ids), "payments": made}
 
 
+def _on_scheduled_invoice(session):
+    """The session's line on an invoice already turned into payments (which collect what the
+    sessions' own payments did not: the session charged now would be paid twice)."""
+    return InvoiceLine.objects.filter(session=session,
+                                      invoice__payment_events__kind="scheduled")
+
+
 def sessions_charge(*, now: datetime | None = None, operator_id: int | None = None,
                     limit: int = 2000) -> dict:
     """Per-session plans: charge every settled session with something due and no payment yet
-    to the customer's card (Celery beat every 15 minutes, and after settling an import)."""
+    to the customer's card (Celery beat every 15 minutes, and after settling an import). A
+    session whose invoice was scheduled before it was charged is left to the invoice's
+    payments."""
     now = now or timezone.now()
     sessions = (ChargingSession.objects.filter(
         status__in=[ChargingSession.Status.SETTLED, ChargingSession.Status.INVOICED],
@@ -262,6 +275,7 @@ def sessions_charge(*, now: datetime | None = None, operator_id: int | None = No
         .filter(~Exists(Payment.objects.filter(session=OuterRef("pk"), purpose__in=[
             Payment.Purpose.SESSION, Payment.Purpose.AD_HOC]).exclude(
             status=Payment.Status.CANCELLED)))
+        .filter(~Exists(_on_scheduled_invoice(OuterRef("pk"))))
         .filter(Q(operator_id=operator_id) if operator_id else Q())
         .select_related("customer__payment_plan__method").order_by("pk"))[:limit]
     counts = {"sessions": 0, "succeeded": 0, "failed": 0, "processing": 0, "errors": 0}
@@ -276,6 +290,13 @@ def sessions_charge(*, now: datetime | None = None, operator_id: int | None = No
         settlement = Settlement.objects.get(session=session)
         try:
             with transaction.atomic():
+                # the session's invoice, locked as scheduling locks it (invoice, then its
+                # payments): scheduled meanwhile, the invoice collects the session
+                invoices = Invoice.objects.filter(kind=Invoice.Kind.INVOICE,
+                                                  lines__session=session)
+                list(invoices.select_for_update(of=("self",)).values_list("pk", flat=True))
+                if _on_scheduled_invoice(session).exists():
+                    raise PaymentError("its invoice's payments were scheduled meanwhile")
                 payment = payment_create(
                     customer=session.customer, purpose=Payment.Purpose.SESSION,
                     amount=settlement.amount_due, currency=str(settlement.currency),

@@ -43,7 +43,13 @@ from invoicing.services import InvoiceError, invoice_apply_payment, statement_pa
 
 from ..gateways.base import is_hard_decline
 from ..models import Payment, PaymentMethod, PaymentSettings, SepaBatch, SepaBatchItem
-from ..validation import SEPA_ID_RE, clean_bic, clean_iban
+from ..validation import (
+    SEPA_ID_RE,
+    clean_bic,
+    clean_iban,
+    compact_creditor_id,
+    creditor_id_problem,
+)
 from .collection import PaymentError, payment_failed, payment_succeeded
 from .events import event_record
 
@@ -63,7 +69,6 @@ PAYABLE = (Invoice.Status.ISSUED, Invoice.Status.PARTIALLY_PAID, Invoice.Status.
 #: the Latin character set every SEPA bank accepts (EPC guidance): anything else becomes a space
 _NOT_SEPA = re.compile(r"[^A-Za-z0-9/?:().,'+ -]")
 _REASON_CODE = re.compile(r"^[A-Z0-9]{4}$")
-_CREDITOR_ID = re.compile(r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{3}[A-Z0-9]{1,28}$")
 
 #: the usual SEPA return and reject reasons (ISO 20022 ExternalReturnReason1Code)
 RETURN_REASONS = {
@@ -94,17 +99,6 @@ NOT_RETRIED_RETURNS = frozenset({"AC01", "AG01", "AM05", "BE05", "MD02", "MD06",
 
 
 # --- checks and text ------------------------------------------------------------------------------
-
-def creditor_id_valid(value: str) -> bool:
-    """A SEPA creditor identifier: country, two check digits (ISO 7064 MOD 97-10 over the
-    national identifier and the country, the business code left out), business code, national
-    identifier."""
-    compact = re.sub(r"\s+", "", value or "").upper()
-    if not _CREDITOR_ID.match(compact):
-        return False
-    digits = "".join(str(int(ch, 36)) for ch in compact[7:] + compact[:4])
-    return int(digits) % 97 == 1
-
 
 def sepa_text(value: str, limit: int) -> str:
     """``value`` in the SEPA character set (accents dropped, other signs become spaces), at most
@@ -152,28 +146,26 @@ def sepa_creditor(*, operator, direct_debit: bool,
     name = sepa_text(config.sepa_creditor_name or operator.name, 70)
     if not name:
         problems.append("the creditor name is missing")
-    creditor_id = re.sub(r"\s+", "", config.sepa_creditor_id or "").upper()
+    creditor_id = compact_creditor_id(config.sepa_creditor_id)
     if direct_debit:
         if not creditor_id:
             problems.append("the SEPA creditor identifier is missing")
-        elif not creditor_id_valid(creditor_id):
+        elif creditor_id_problem(creditor_id):
             problems.append(f"the SEPA creditor identifier {config.sepa_creditor_id} is not "
                             f"valid (wrong format or check digits)")
-    iban = bic = ""
-    if not config.sepa_iban:
-        problems.append("the IBAN of the collection account is missing")
-    else:
+
+    def checked(value: str, clean, what: str) -> str:
+        if not value:
+            problems.append(f"the {what} of the collection account is missing")
+            return ""
         try:
-            iban = clean_iban(config.sepa_iban)
+            return clean(value)
         except ValidationError as error:
             problems.append(" ".join(error.messages))
-    if not config.sepa_bic:
-        problems.append("the BIC of the collection account is missing")
-    else:
-        try:
-            bic = clean_bic(config.sepa_bic)
-        except ValidationError as error:
-            problems.append(" ".join(error.messages))
+            return ""
+
+    iban = checked(config.sepa_iban, clean_iban, "IBAN")
+    bic = checked(config.sepa_bic, clean_bic, "BIC")
     if problems:
         raise PaymentError(f"No SEPA file for {operator}: " + "; ".join(problems)
                            + ". Correct the operator's payment settings.")
@@ -224,14 +216,19 @@ def _message_id(prefix: str, operator, now: datetime) -> str:
     return f"{prefix}{operator.pk}-{stamp}-{secrets.token_hex(4).upper()}"[:35]
 
 
-def _settings_locked(operator) -> PaymentSettings:
-    """The operator's payment settings, locked: one file at a time per operator, so two files
-    made at once never take the same payment or statement."""
+def _not_past(day: date, what: str, now: datetime) -> None:
+    if day < timezone.localdate(now):
+        raise PaymentError(f"The {what} date {day:%Y-%m-%d} has passed.")
+
+
+def _party_locked(operator, *, direct_debit: bool) -> Creditor:
+    """The operator's side of a new file, its payment settings locked: one file at a time per
+    operator, so two files made at once never take the same payment or statement."""
     found = PaymentSettings.objects.select_for_update().filter(operator=operator).first()
     if found is None:
         raise PaymentError(f"No SEPA file for {operator}: it has no payment settings yet. Give "
                            f"its SEPA creditor identifier, IBAN and BIC there first.")
-    return found
+    return sepa_creditor(operator=operator, config=found, direct_debit=direct_debit)
 
 
 def _store(batch: SepaBatch, items: list[SepaBatchItem], xml: bytes) -> None:
@@ -240,6 +237,39 @@ def _store(batch: SepaBatch, items: list[SepaBatchItem], xml: bytes) -> None:
     batch.total = sum((item.amount for item in items), ZERO)
     batch.file.save(f"{batch.message_id}.xml", ContentFile(xml), save=False)
     batch.save(update_fields=["count", "total", "file", "updated_at"])
+
+
+def _batch_make(*, operator, kind: str, party: Creditor, day: date, rows: list, item_for,
+                entry_for, named, refused: str, now: datetime, actor):
+    """What making either file takes, under the operator's settings lock: the batch, one item
+    per row (``item_for(batch, row)``; a row that cannot go in is left out with why), the XML
+    of the operator's side (``party``) and one ``entry_for(item)`` per item, checked and
+    stored. ``(batch, items, skipped)``; when no row can go in, a ``PaymentError`` that starts
+    with ``refused`` and names each row (``named(row)``) and why."""
+    debits = kind == Kind.DIRECT_DEBIT
+    message_id = _message_id("DD" if debits else "CT", operator, now)
+    batch = SepaBatch.objects.create(
+        operator=operator, kind=kind, message_id=message_id, execution_date=day,
+        currency=CURRENCY, created_by=acting_user(actor))
+    items, skipped = [], []
+    for row in rows:
+        try:
+            items.append(item_for(batch, row))
+        except PaymentError as error:
+            skipped.append((row, str(error)))
+    if not items:
+        raise PaymentError(f"{refused}: " + "; ".join(
+            f"{named(row)}: {why}" for row, why in skipped) + ".")
+    config = {"name": party.name, "IBAN": party.iban, "BIC": party.bic, "batch": True,
+              "currency": CURRENCY}
+    if debits:
+        config["creditor_id"] = party.creditor_id
+    document = (_DirectDebitFile if debits else _TransferFile)(
+        config, message_id=message_id, created_at=now)
+    for item in items:
+        document.add_payment(entry_for(item))
+    _store(batch, items, _export(document))
+    return batch, items, skipped
 
 
 # --- direct debits (pain.008) ---------------------------------------------------------------------
@@ -286,11 +316,9 @@ def sepa_direct_debit_batch_create(*, operator, collection_date: date, actor=Non
     move to ``processing``. Refused (``PaymentError``) when the operator's creditor details are
     missing or wrong, when the date has passed, or when nothing is due."""
     now = now or timezone.now()
-    if collection_date < timezone.localdate(now):
-        raise PaymentError(f"The collection date {collection_date:%Y-%m-%d} has passed.")
+    _not_past(collection_date, "collection", now)
     with transaction.atomic():
-        config = _settings_locked(operator)
-        creditor = sepa_creditor(operator=operator, config=config, direct_debit=True)
+        creditor = _party_locked(operator, direct_debit=True)
         payments = list(
             Payment.objects.select_for_update(of=("self",))
             .filter(operator=operator, channel=Payment.Channel.DIRECT_DEBIT,
@@ -301,33 +329,23 @@ def sepa_direct_debit_batch_create(*, operator, collection_date: date, actor=Non
         if not payments:
             raise PaymentError(f"{operator} has no direct debit (EUR, with an active mandate) "
                                f"to collect on or before {collection_date:%Y-%m-%d}.")
-        message_id = _message_id("DD", operator, now)
-        batch = SepaBatch.objects.create(
-            operator=operator, kind=Kind.DIRECT_DEBIT, message_id=message_id,
-            execution_date=collection_date, currency=CURRENCY, created_by=acting_user(actor))
-        items, skipped = [], []
-        for payment in payments:
-            try:
-                items.append(_debit_item(batch, payment))
-            except PaymentError as error:
-                skipped.append((payment, str(error)))
-        if not items:
-            raise PaymentError("No direct debit could go into a file: " + "; ".join(
-                f"payment #{payment.pk}: {why}" for payment, why in skipped) + ".")
-        document = _DirectDebitFile(
-            {"name": creditor.name, "IBAN": creditor.iban, "BIC": creditor.bic, "batch": True,
-             "creditor_id": creditor.creditor_id, "currency": CURRENCY},
-            message_id=message_id, created_at=now)
-        for item in items:
-            entry = {"name": item.name, "IBAN": item.iban, "amount": _cents(item.amount),
-                     "type": item.sequence, "collection_date": collection_date,
-                     "mandate_id": item.mandate_reference,
-                     "mandate_date": item.mandate_signed_on, "description": item.remittance,
-                     "endtoend_id": item.end_to_end_id, "currency": CURRENCY}
+
+        def entry(item: SepaBatchItem) -> dict:
+            fields = {"name": item.name, "IBAN": item.iban, "amount": _cents(item.amount),
+                      "type": item.sequence, "collection_date": collection_date,
+                      "mandate_id": item.mandate_reference,
+                      "mandate_date": item.mandate_signed_on, "description": item.remittance,
+                      "endtoend_id": item.end_to_end_id, "currency": CURRENCY}
             if item.bic:
-                entry["BIC"] = item.bic
-            document.add_payment(entry)
-        _store(batch, items, _export(document))
+                fields["BIC"] = item.bic
+            return fields
+
+        batch, items, skipped = _batch_make(
+            operator=operator, kind=Kind.DIRECT_DEBIT, party=creditor, day=collection_date,
+            rows=payments, item_for=_debit_item, entry_for=entry,
+            named=lambda payment: f"payment #{payment.pk}",
+            refused="No direct debit could go into a file", now=now, actor=actor)
+        message_id = batch.message_id
         Payment.objects.filter(pk__in=[item.payment_id for item in items]).update(
             status=Status.PROCESSING, updated_at=now)
         for item in items:
@@ -367,11 +385,9 @@ def sepa_payout_batch_create(*, operator, execution_date: date, actor=None,
     something left to pay (EUR, in no live file) to its agreement's payout IBAN. Statements
     whose IBAN is missing or wrong are left out (their history says why)."""
     now = now or timezone.now()
-    if execution_date < timezone.localdate(now):
-        raise PaymentError(f"The execution date {execution_date:%Y-%m-%d} has passed.")
+    _not_past(execution_date, "execution", now)
     with transaction.atomic():
-        config = _settings_locked(operator)
-        debtor = sepa_creditor(operator=operator, config=config, direct_debit=False)
+        debtor = _party_locked(operator, direct_debit=False)
         statements = list(
             Invoice.objects.select_for_update(of=("self",))
             .filter(operator=operator, kind=Invoice.Kind.STATEMENT, status__in=PAYABLE,
@@ -382,28 +398,15 @@ def sepa_payout_batch_create(*, operator, execution_date: date, actor=None,
         if not statements:
             raise PaymentError(f"{operator} has no issued reimbursement statement (EUR) left to "
                                f"pay out.")
-        message_id = _message_id("CT", operator, now)
-        batch = SepaBatch.objects.create(
-            operator=operator, kind=Kind.CREDIT_TRANSFER, message_id=message_id,
-            execution_date=execution_date, currency=CURRENCY, created_by=acting_user(actor))
-        items, skipped = [], []
-        for statement in statements:
-            try:
-                items.append(_payout_item(batch, statement))
-            except PaymentError as error:
-                skipped.append((statement, str(error)))
-        if not items:
-            raise PaymentError("No statement could be paid out: " + "; ".join(
-                f"{statement.number}: {why}" for statement, why in skipped) + ".")
-        document = _TransferFile(
-            {"name": debtor.name, "IBAN": debtor.iban, "BIC": debtor.bic, "batch": True,
-             "currency": CURRENCY}, message_id=message_id, created_at=now)
-        for item in items:
-            document.add_payment({
+        batch, items, skipped = _batch_make(
+            operator=operator, kind=Kind.CREDIT_TRANSFER, party=debtor, day=execution_date,
+            rows=statements, item_for=_payout_item, entry_for=lambda item: {
                 "name": item.name, "IBAN": item.iban, "amount": _cents(item.amount),
                 "execution_date": execution_date, "description": item.remittance,
-                "endtoend_id": item.end_to_end_id, "currency": CURRENCY})
-        _store(batch, items, _export(document))
+                "endtoend_id": item.end_to_end_id, "currency": CURRENCY},
+            named=lambda statement: statement.number,
+            refused="No statement could be paid out", now=now, actor=actor)
+        message_id = batch.message_id
         for item in items:
             event_record(kind="payout_file", invoice=item.statement,
                          customer=item.statement.customer, actor=actor, at=now, message=(

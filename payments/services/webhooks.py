@@ -61,8 +61,18 @@ def webhook_receive(*, gateway: str, body: bytes, headers: dict,
         event_record(kind="webhook", payment=attempt.payment, at=now, message=(
             f"{provider.name} reported {notice.type}: attempt {attempt.idempotency_key} "
             f"{attempt.get_status_display().lower()}."))
-        payment_apply_attempt(attempt=attempt, now=now)
         outcome = Outcome.APPLIED
+    stuck = (attempt.status in (PaymentAttempt.Status.SUCCEEDED, PaymentAttempt.Status.FAILED)
+             and attempt.operation == "charge"
+             and attempt.payment.__class__.objects.filter(pk=attempt.payment_id,
+                                                          status="processing").exists())
+    if outcome == Outcome.APPLIED or stuck:
+        try:  # the payment follows its final attempt (again, if an earlier try broke off)
+            payment_apply_attempt(attempt=attempt, now=now)
+        except Exception:
+            # forgotten, so the provider's next delivery of this event applies it again
+            WebhookEvent.objects.filter(pk=event.pk).delete()
+            raise
     WebhookEvent.objects.filter(pk=event.pk).update(outcome=outcome, payment=attempt.payment)
     event.outcome = outcome
     event.payment = attempt.payment

@@ -23,10 +23,17 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from emobility.api.exceptions import Unprocessable
-from emobility.api.fields import PatternField, TextField
+from emobility.api.exceptions import Conflict, Unprocessable
+from emobility.api.fields import (
+    BAD_IDEMPOTENCY_HEADER,
+    IDEMPOTENCY_KEY_RE,
+    AmountField,
+    PatternField,
+    TextField,
+)
 from emobility.api.permissions import ActsForAnOperator, MayWrite
-from emobility.api.tenancy import SLUG_RE, request_operator
+from emobility.api.rows import MAX_REFERENCE, customer_or_404, page, usable
+from emobility.api.tenancy import operator_field, request_input, request_operator
 from emobility.auth import acting_user
 from emobility.models import ChargingSession, Customer, Operator
 
@@ -42,8 +49,6 @@ from ..services import (
     top_up_request,
 )
 from .serializers import (
-    IDEMPOTENCY_KEY_RE,
-    AmountField,
     coupon_json,
     entry_json,
     redemption_json,
@@ -54,37 +59,8 @@ from .serializers import (
 
 #: the largest body of a promotions request (they are a few short fields)
 MAX_BODY = 16 * 1024
-#: the longest customer reference and CDR id there are (longer ones are no row: 404)
-MAX_REFERENCE = Customer._meta.get_field("reference").max_length
+#: the longest CDR id there is (a longer one is no session: 404)
 MAX_CDR_ID = ChargingSession._meta.get_field("external_id").max_length
-
-
-class Conflict(exceptions.APIException):
-    """The request clashes with what was done before (a key used for another amount, a voucher
-    used already); the message says how."""
-
-    status_code = status.HTTP_409_CONFLICT
-    default_detail = _("The request conflicts with an earlier one.")
-    default_code = "conflict"
-
-
-def _operator_field():
-    return PatternField(
-        SLUG_RE, max_length=40, required=False,
-        error_messages={"invalid": _("Give an operator code (letters, digits, - and _).")})
-
-
-def _usable(text: str, longest: int) -> bool:
-    """Whether a path segment could name a row at all (PostgreSQL refuses NUL characters)."""
-    return 0 < len(text) <= longest and "\x00" not in text
-
-
-def _customer(operator: Operator, reference: str) -> Customer:
-    customer = (Customer.objects.filter(operator=operator, reference=reference).first()
-                if _usable(reference, MAX_REFERENCE) else None)
-    if customer is None:
-        raise exceptions.NotFound(_("No customer with this reference."))
-    return customer
 
 
 def _wallet(operator: Operator, customer: Customer, currency: str) -> Wallet:
@@ -107,12 +83,6 @@ def _voucher(operator: Operator, code: str) -> PerkVoucher:
     return voucher
 
 
-def _page(request, view, queryset, shape):
-    paginator = PageNumberPagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response([shape(row) for row in page])
-
-
 def _refused(exc: RedemptionRefused) -> Unprocessable:
     return Unprocessable(exc.message, code=exc.code)
 
@@ -120,7 +90,7 @@ def _refused(exc: RedemptionRefused) -> Unprocessable:
 class CouponInputSerializer(serializers.Serializer):
     code = TextField(max_length=80, help_text="The code as typed (any case, spaces ignored).")
     customer = TextField(max_length=MAX_REFERENCE, help_text="A customer reference.")
-    operator = _operator_field()
+    operator = operator_field()
 
 
 # --- coupons -----------------------------------------------------------------------------------
@@ -133,11 +103,8 @@ class CouponValidateApi(APIView):
     InputSerializer = CouponInputSerializer
 
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        operator = request_operator(request, data.get("operator"))
-        customer = _customer(operator, data["customer"])
+        data, operator = request_input(request, self.InputSerializer)
+        customer = customer_or_404(operator, data["customer"])
         try:
             found = coupon_check(operator=operator, code=data["code"], customer=customer)
         except RedemptionRefused as exc:
@@ -155,11 +122,8 @@ class CouponRedeemApi(APIView):
     InputSerializer = CouponInputSerializer
 
     def post(self, request):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        operator = request_operator(request, data.get("operator"))
-        customer = _customer(operator, data["customer"])
+        data, operator = request_input(request, self.InputSerializer)
+        customer = customer_or_404(operator, data["customer"])
         try:
             redemption = coupon_redeem(operator=operator, code=data["code"], customer=customer,
                                        actor=acting_user(request.user), door="api")
@@ -180,12 +144,12 @@ class CustomerRedemptionsApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         operator = request_operator(request)
-        customer = _customer(operator, reference)
+        customer = customer_or_404(operator, reference)
         redemptions = selectors.redemptions(operator_id=operator.pk, customer_id=customer.pk) \
             .order_by("-redeemed_at", "-pk")
         if "status" in filters.validated_data:
             redemptions = redemptions.filter(status=filters.validated_data["status"])
-        return _page(request, self, redemptions, redemption_json)
+        return page(request, self, redemptions, redemption_json)
 
 
 # --- prepaid credit ----------------------------------------------------------------------------
@@ -197,7 +161,7 @@ class CustomerWalletsApi(APIView):
 
     def get(self, request, reference: str):
         operator = request_operator(request)
-        customer = _customer(operator, reference)
+        customer = customer_or_404(operator, reference)
         wallets = selectors.wallets(operator_id=operator.pk, customer_id=customer.pk) \
             .order_by("currency", "pk")
         paginator = PageNumberPagination()
@@ -219,11 +183,11 @@ class WalletTransactionsApi(APIView):
 
     def get(self, request, reference: str, currency: str):
         operator = request_operator(request)
-        wallet = _wallet(operator, _customer(operator, reference), currency)
+        wallet = _wallet(operator, customer_or_404(operator, reference), currency)
         entries = selectors.ledger(operator_id=operator.pk, wallet_id=wallet.pk) \
             .select_related("session").order_by("-created_at", "-pk")
         currency = str(wallet.currency)
-        return _page(request, self, entries, lambda entry: entry_json(entry, currency))
+        return page(request, self, entries, lambda entry: entry_json(entry, currency))
 
 
 class WalletTopUpsApi(APIView):
@@ -241,16 +205,15 @@ class WalletTopUpsApi(APIView):
             IDEMPOTENCY_KEY_RE, required=False,
             error_messages={"invalid": _("Give an idempotency key of 1 to 100 visible ASCII "
                                          "characters (a UUID is a good one).")})
-        operator = _operator_field()
+        operator = operator_field()
 
         def validate(self, attrs):
             header = self.context.get("header")
             body = attrs.get("idempotency_key")
             if header is not None:
                 if not IDEMPOTENCY_KEY_RE.match(header):
-                    raise serializers.ValidationError({"idempotency_key": [_(
-                        "The Idempotency-Key header must be 1 to 100 visible ASCII characters "
-                        "(a UUID is a good one).")]})
+                    raise serializers.ValidationError({"idempotency_key": [
+                        BAD_IDEMPOTENCY_HEADER]})
                 if body is not None and body != header:
                     raise serializers.ValidationError({"idempotency_key": [_(
                         "The Idempotency-Key header and the idempotency_key field differ; "
@@ -264,19 +227,16 @@ class WalletTopUpsApi(APIView):
 
     def get(self, request, reference: str, currency: str):
         operator = request_operator(request)
-        wallet = _wallet(operator, _customer(operator, reference), currency)
+        wallet = _wallet(operator, customer_or_404(operator, reference), currency)
         top_ups = selectors.top_ups(operator_id=operator.pk, wallet_id=wallet.pk) \
             .order_by("-created_at", "-pk")
         currency = str(wallet.currency)
-        return _page(request, self, top_ups, lambda top_up: top_up_json(top_up, currency))
+        return page(request, self, top_ups, lambda top_up: top_up_json(top_up, currency))
 
     def post(self, request, reference: str, currency: str):
-        serializer = self.InputSerializer(
-            data=request.data, context={"header": request.headers.get("Idempotency-Key")})
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        operator = request_operator(request, data.get("operator"))
-        customer = _customer(operator, reference)
+        data, operator = request_input(request, self.InputSerializer,
+                                       {"header": request.headers.get("Idempotency-Key")})
+        customer = customer_or_404(operator, reference)
         currency = currency.upper()
         amount, key = data["amount"], data["idempotency_key"]
         earlier = TopUp.objects.filter(operator=operator, wallet__customer=customer,
@@ -324,12 +284,12 @@ class CustomerPerkVouchersApi(APIView):
         filters = self.FilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         operator = request_operator(request)
-        customer = _customer(operator, reference)
+        customer = customer_or_404(operator, reference)
         vouchers = _vouchers(operator, customer_id=customer.pk)
         used = filters.validated_data.get("used")
         if used is not None:
             vouchers = vouchers.filter(used_at__isnull=not used)
-        return _page(request, self, vouchers, voucher_json)
+        return page(request, self, vouchers, voucher_json)
 
 
 class SessionPerkVouchersApi(APIView):
@@ -341,10 +301,10 @@ class SessionPerkVouchersApi(APIView):
         operator = request_operator(request)
         session_id = (ChargingSession.objects.filter(operator=operator, external_id=cdr_id)
                       .values_list("pk", flat=True).first()
-                      if _usable(cdr_id, MAX_CDR_ID) else None)
+                      if usable(cdr_id, MAX_CDR_ID) else None)
         if session_id is None:
             raise exceptions.NotFound(_("No session with this CDR id."))
-        return _page(request, self, _vouchers(operator, session_id=session_id), voucher_json)
+        return page(request, self, _vouchers(operator, session_id=session_id), voucher_json)
 
 
 class PerkVoucherApi(APIView):
@@ -364,12 +324,10 @@ class PerkVoucherUseApi(APIView):
     max_body_bytes = MAX_BODY
 
     class InputSerializer(serializers.Serializer):
-        operator = _operator_field()
+        operator = operator_field()
 
     def post(self, request, code: str):
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        operator = request_operator(request, serializer.validated_data.get("operator"))
+        _data, operator = request_input(request, self.InputSerializer)
         voucher = _voucher(operator, code)
         try:
             voucher = perk_voucher_use(voucher=voucher, actor=acting_user(request.user))

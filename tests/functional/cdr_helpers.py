@@ -126,6 +126,21 @@ def post_json(client, url: str, data=None, key: str | None = None, *, raw=None, 
     return client.post(url, data=content, content_type="application/json", **headers)
 
 
+def get_json(client, url: str, key: str | None = None, **headers):
+    """GET ``url`` with the API key (if any)."""
+    if key is not None:
+        headers.setdefault("HTTP_AUTHORIZATION", f"Bearer {key}")
+    return client.get(url, **headers)
+
+
+def answer(response, status: int = 200) -> dict:
+    """The JSON of a successful ``response`` (after checking its status), without a float."""
+    assert response.status_code == status, response.content[:2000]
+    data = response.json()
+    assert floats_in(data) == []
+    return data
+
+
 def error(response, status: int, code: str) -> dict:
     """The error of ``response``, after checking its status and the one error body."""
     assert response.status_code == status, response.content[:2000]

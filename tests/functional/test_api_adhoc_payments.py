@@ -23,7 +23,8 @@ from tests.factories import (
     TariffVersionFactory,
 )
 
-from .cdr_helpers import error, floats_in, post_json
+from .cdr_helpers import answer, error, floats_in, post_json
+from .cdr_helpers import get_json as get
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -87,18 +88,6 @@ def transaction_record(net, **changes) -> dict:
             data.pop(name, None)
         else:
             data[name] = value
-    return data
-
-
-def get(client, url, key=None):
-    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
-    return client.get(url, **headers)
-
-
-def answer(response, status=200) -> dict:
-    assert response.status_code == status, response.content[:2000]
-    data = response.json()
-    assert floats_in(data) == []
     return data
 
 

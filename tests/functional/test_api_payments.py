@@ -40,7 +40,9 @@ from tests.factories import (
 from tests.integration.payments.conftest import DUE_ON, ISSUED_ON, at, card, issued_invoice, on_plan
 from tests.integration.promotions.conftest import Shop
 
-from .cdr_helpers import error, floats_in, post_json
+from .cdr_helpers import answer, error, floats_in
+from .cdr_helpers import get_json as get
+from .cdr_helpers import post_json as post
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -109,23 +111,6 @@ def a() -> Net:
 def b() -> Net:
     """Operator "bolt", customer B-0001."""
     return network("bolt", "BLT", "B-0001")
-
-
-def post(client, url, data=None, key=None, **kwargs):
-    return post_json(client, url, data, key, **kwargs)
-
-
-def get(client, url, key=None, **headers):
-    if key is not None:
-        headers.setdefault("HTTP_AUTHORIZATION", f"Bearer {key}")
-    return client.get(url, **headers)
-
-
-def answer(response, status=200) -> dict:
-    assert response.status_code == status, response.content[:2000]
-    data = response.json()
-    assert floats_in(data) == []
-    return data
 
 
 def url_of(payment, action: str = "") -> str:

@@ -45,7 +45,9 @@ from tests.factories import (
     UserFactory,
 )
 
-from .cdr_helpers import error, floats_in, post_json
+from .cdr_helpers import answer, error, floats_in
+from .cdr_helpers import get_json as get
+from .cdr_helpers import post_json as post
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -115,23 +117,6 @@ def a() -> Net:
 def b() -> Net:
     """Operator "bolt", customer B-0001."""
     return network("bolt", "BLT", "B-0001")
-
-
-def post(client, url, data=None, key=None, **kwargs):
-    return post_json(client, url, data, key, **kwargs)
-
-
-def get(client, url, key=None, **headers):
-    if key is not None:
-        headers.setdefault("HTTP_AUTHORIZATION", f"Bearer {key}")
-    return client.get(url, **headers)
-
-
-def answer(response, status=200) -> dict:
-    assert response.status_code == status, response.content[:2000]
-    data = response.json()
-    assert floats_in(data) == []
-    return data
 
 
 def customer_url(reference: str, rest: str) -> str:

@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from emobility.models import Token
 from invoicing.models import Invoice
-from payments.admin.core import creditor_id_problem, masked_iban
+from payments.admin.core import masked_iban
 from payments.models import (
     DunningCase,
     PaymentEvent,
@@ -31,6 +31,7 @@ from payments.services import (
     invoice_schedule_payments,
     payment_collect,
 )
+from payments.validation import creditor_id_problem
 from tests.factories import CustomerFactory, MembershipFactory, TokenFactory
 from tests.integration.payments.conftest import (
     DUE_ON,

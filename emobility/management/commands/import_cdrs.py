@@ -7,7 +7,6 @@ Exits non-zero only on a fatal problem: the file cannot be read, the operator is
 """
 
 import json
-import os
 import sys
 
 from django.core.files import File
@@ -17,7 +16,8 @@ from django.db import transaction
 from emobility.cdrs.jobs import cdr_import_create, cdr_import_summary
 from emobility.cdrs.profiles import PROFILES
 from emobility.cdrs.reader import ImportFileError
-from emobility.models import CdrImport, Operator
+from emobility.management.inputs import file_to_read, operator_named
+from emobility.models import CdrImport
 from emobility.tasks import import_cdrs, run_import_job
 
 
@@ -36,21 +36,14 @@ class Command(BaseCommand):
         parser.add_argument("--chunk-rows", type=int, default=None, help=None)
 
     def handle(self, *args, file, operator, profile, strict, enqueue, chunk_rows, **options):
-        try:
-            operator_obj = Operator.objects.get(code=operator)
-        except Operator.DoesNotExist:
-            raise CommandError(f"There is no operator with the code {operator!r}.") from None
-        if not os.path.isfile(file):
-            raise CommandError(f"There is no file {file!r}.")
-        try:
-            with open(file, "rb") as handle:
+        operator_obj = operator_named(operator)
+        with file_to_read(file) as handle:
+            try:
                 job = cdr_import_create(operator=operator_obj, upload=File(handle, name=file),
                                         door=CdrImport.Door.COMMAND, profile=profile,
                                         strict=strict)
-        except ImportFileError as exc:
-            raise CommandError(str(exc)) from None
-        except OSError as exc:
-            raise CommandError(f"The file cannot be read: {exc}") from None
+            except ImportFileError as exc:
+                raise CommandError(str(exc)) from None
         if enqueue:
             transaction.on_commit(lambda: import_cdrs.delay(job.pk))
             self.stdout.write(json.dumps({"import": job.pk, "status": job.status}))

@@ -12,7 +12,7 @@ import os
 
 from django.core.management.base import BaseCommand, CommandError
 
-from emobility.models import Operator
+from emobility.management.inputs import file_to_read, operator_named
 from payments.services.banking import (
     BankImportError,
     bank_statement_import,
@@ -28,18 +28,11 @@ class Command(BaseCommand):
         parser.add_argument("--operator", required=True, help="The operator's code.")
 
     def handle(self, *args, file, operator, **options):
-        try:
-            operator_obj = Operator.objects.get(code=operator)
-        except Operator.DoesNotExist:
-            raise CommandError(f"There is no operator with the code {operator!r}.") from None
-        if not os.path.isfile(file):
-            raise CommandError(f"There is no file {file!r}.")
-        try:
-            with open(file, "rb") as handle:
+        operator_obj = operator_named(operator)
+        with file_to_read(file) as handle:
+            try:
                 statement = bank_statement_import(operator=operator_obj, file=handle,
                                                   file_name=os.path.basename(file))
-        except BankImportError as exc:
-            raise CommandError(str(exc)) from None
-        except OSError as exc:
-            raise CommandError(f"The file cannot be read: {exc}") from None
+            except BankImportError as exc:
+                raise CommandError(str(exc)) from None
         self.stdout.write(json.dumps(bank_statement_summary(statement)))

@@ -313,6 +313,22 @@ def test_per_session_plan_charges_each_session_and_the_invoice_counts_them(shop)
     assert (invoice.status, invoice.amount_paid) == ("paid", D("9.68"))
 
 
+def test_per_session_plan_charges_sessions_invoiced_before_their_charge_only_once(shop):
+    """The beat schedules new invoices first, then charges sessions: a session whose invoice
+    was scheduled (its whole amount on the card) is not charged on its own too."""
+    card(shop.customer)
+    on_plan(shop.customer, "per_session")
+    invoice = issued_invoice(shop, sessions=2)  # 9.68, no session charged yet
+    [payment] = invoice_schedule_payments(invoice=invoice, now=at(ISSUED_ON))
+    assert (payment.purpose, payment.amount) == ("invoice", D("9.68"))
+    assert sessions_charge(now=at(ISSUED_ON))["sessions"] == 0
+    payments_collect_due(now=at(DUE_ON))
+    invoice.refresh_from_db()
+    assert (invoice.status, invoice.amount_paid) == ("paid", D("9.68"))
+    assert Payment.objects.count() == 1
+    assert sum(charge.amount for charge in SimulatedCharge.objects.all()) == D("9.68")
+
+
 def test_a_top_up_through_the_card_credits_the_wallet_once(shop):
     card(shop.customer)
     top_up = top_up_request(customer=shop.customer, amount=D("25.00"), idempotency_key="k-1")
@@ -441,3 +457,13 @@ def test_a_refund_whose_answer_was_lost_is_booked_by_the_janitor(shop, monkeypat
     invoice.refresh_from_db()
     assert payment.amount_refunded == D("4.00") and invoice.amount_paid == D("10.52")
     assert SimulatedCharge.objects.filter(operation="refund").count() == 1
+
+
+def test_a_revoked_method_is_not_revoked_twice_nor_used_for_a_plan(shop):
+    method = card(shop.customer)
+    method_revoke(method=method)
+    method.refresh_from_db()
+    with pytest.raises(PaymentError, match="revoked already"):
+        method_revoke(method=method)
+    with pytest.raises(PaymentError, match="revoked"):
+        plan_set(customer=shop.customer, kind="monthly_auto", method=method)

@@ -15,7 +15,6 @@ from django.db.models import Sum
 
 from emobility.models import Operator
 from invoicing.models import Invoice
-from payments.admin.core import creditor_id_problem
 from payments.demo import creditor_identifier, demo_iban
 from payments.models import (
     DunningCase,
@@ -28,7 +27,7 @@ from payments.models import (
     SimulatedCharge,
     TokenBlock,
 )
-from payments.validation import clean_bic, clean_iban
+from payments.validation import clean_bic, clean_iban, creditor_id_problem
 from promotions.models import LedgerEntry, TopUp
 
 pytestmark = pytest.mark.django_db

@@ -190,3 +190,43 @@ def test_the_late_fee_is_counted_with_the_clock_given(shop):
     invoice_schedule_payments(invoice=invoice, now=at(ISSUED_ON))
     counts = dunning_run(today=DUE_ON + timedelta(days=1), now=at(DUE_ON + timedelta(days=1)))
     assert (counts["reminders"], counts["late_fees"]) == (1, 1)
+
+
+def test_a_token_stays_blocked_while_another_open_case_of_the_customer_blocks_it(shop):
+    """The late fee's own case reaches blocking while the invoice's case holds the token
+    blocked: paying the invoice ends its case, but the token stays blocked for the fee's."""
+    PaymentSettings.objects.create(operator=shop.operator, late_fee=D("5.00"),
+                                   block_after_days=1,
+                                   dunning_levels=[{"name": "final", "days": 0}])
+    invoice = issued_invoice(shop)
+    [payment] = invoice_schedule_payments(invoice=invoice, now=at(ISSUED_ON))
+    run_days(DUE_ON + timedelta(days=1), DUE_ON + timedelta(days=2))
+    case = DunningCase.objects.get(invoice=invoice)
+    assert case.tokens_blocked_at is not None and case.late_fee_invoice is not None
+    fee = case.late_fee_invoice
+    fee_overdue = fee.due_date + timedelta(days=1)
+    run_days(fee_overdue, fee_overdue + timedelta(days=1))
+    fee_case = DunningCase.objects.get(invoice=fee)
+    assert fee_case.is_open and fee_case.tokens_blocked_at is not None
+    payment_mark_paid(payment=payment, reference="transfer",
+                      now=at(fee_overdue + timedelta(days=2)))
+    case.refresh_from_db()
+    assert not case.is_open
+    assert not Token.objects.get(pk=shop.token.pk).valid  # the fee's case still blocks it
+    dunning_close(case=fee_case, reason="fee waived")
+    assert Token.objects.get(pk=shop.token.pk).valid
+
+
+def test_a_mail_server_down_does_not_stop_dunning(shop, monkeypatch):
+    from django.core.mail import EmailMessage
+
+    def refuse(self, fail_silently=False):
+        raise ConnectionRefusedError("smtp down")
+
+    monkeypatch.setattr(EmailMessage, "send", refuse)
+    invoice = issued_invoice(shop)
+    invoice_schedule_payments(invoice=invoice, now=at(ISSUED_ON))
+    counts = dunning_run(today=DUE_ON + timedelta(days=1), now=at(DUE_ON + timedelta(days=1)))
+    assert counts["reminders"] == 1
+    event = PaymentEvent.objects.get(invoice=invoice, kind="reminder_friendly")
+    assert "mail server refused" in event.message

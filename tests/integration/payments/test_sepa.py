@@ -26,7 +26,6 @@ from payments.models import (
 from payments.services import invoice_schedule_payments, payments_retry_due
 from payments.services.collection import PaymentError
 from payments.services.sepa import (
-    creditor_id_valid,
     sepa_batch_cancel,
     sepa_batch_settle,
     sepa_batch_submit,
@@ -35,7 +34,7 @@ from payments.services.sepa import (
     sepa_return,
     sepa_text,
 )
-from payments.validation import SEPA_ID_RE
+from payments.validation import SEPA_ID_RE, creditor_id_problem
 from tests.factories import CustomerFactory, EvseFactory
 from tests.integration.invoicing.conftest import OCTOBER, settle_sessions
 from tests.integration.promotions.conftest import build_shop
@@ -511,11 +510,11 @@ def test_payouts_need_the_operators_iban_and_bic_but_no_creditor_identifier(shop
 # --- the small rules ---------------------------------------------------------------------------
 
 def test_creditor_identifiers_are_checked_by_their_check_digits():
-    assert creditor_id_valid("DE98ZZZ09999999999")
-    assert creditor_id_valid("de98 zzz 0999 9999 999")
-    assert not creditor_id_valid("DE97ZZZ09999999999")
-    assert not creditor_id_valid("NL91ABNA0417164300")
-    assert not creditor_id_valid("")
+    assert creditor_id_problem("DE98ZZZ09999999999") is None
+    assert creditor_id_problem("de98 zzz 0999 9999 999") is None
+    assert "check digits" in creditor_id_problem("DE97ZZZ09999999999")
+    assert creditor_id_problem("NL91ABNA0417164300") is not None  # an IBAN
+    assert "looks like" in creditor_id_problem("")
 
 
 def test_names_and_texts_are_written_in_the_sepa_character_set(sepa_shop):

@@ -148,3 +148,35 @@ def test_a_stripe_webhook_through_the_endpoint(client, pending, settings):
         assert bad.status_code == 400
     finally:
         reset_gateways()
+
+
+def test_an_event_whose_application_broke_off_is_applied_when_sent_again(client, pending,
+                                                                          monkeypatch):
+    from payments.services import webhooks
+
+    reference = pending.attempts.get().provider_reference
+    body, headers = webhook_body(event_id="evt_9", type="charge.succeeded", reference=reference,
+                                 status="succeeded")
+
+    def broken(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(webhooks, "payment_apply_attempt", broken)
+    with pytest.raises(RuntimeError):
+        post(client, body, headers)
+    monkeypatch.undo()
+    assert not WebhookEvent.objects.filter(event_id="evt_9").exists()
+    assert post(client, body, headers).json()["outcome"] == "ignored"  # attempt final already
+    pending.refresh_from_db()
+    assert pending.status == "succeeded"  # but the stuck payment followed it
+
+
+def test_a_repeated_failure_event_does_not_fail_the_payment_twice(client, pending):
+    reference = pending.attempts.get().provider_reference
+    for event_id in ("evt_10", "evt_11"):
+        body, headers = webhook_body(event_id=event_id, type="charge.failed",
+                                     reference=reference, status="failed",
+                                     failure_code="insufficient_funds")
+        post(client, body, headers)
+    pending.refresh_from_db()
+    assert pending.events.filter(kind="failed").count() == 1
