@@ -335,11 +335,12 @@ DEMO_IMPORT_ROWS = 240
 def demo_cdr_file(*, operator: Operator, today: date) -> tuple[str, bytes]:
     """A CDR export as a charging-station back end writes it (the ``cpo-portal`` profile:
     semicolons, Wh, local day-first times, a plug-type column), for the demo's import job: the
-    last complete month's sessions at the operator's public stations, with the kind of mistakes
-    real files have (a few rows refused, a CDR sent twice, one sent again with other content)."""
+    last complete month's sessions at the operator's own public stations (not its partners'),
+    with the kind of mistakes real files have (a few rows refused, a CDR sent twice, one sent
+    again with other content)."""
     rng = random.Random(SEED + 1)
     year, month = last_complete_month(today)
-    evses = list(Evse.objects.filter(operator=operator).exclude(
+    evses = list(Evse.objects.filter(operator=operator, station__location__cpo_party="").exclude(
         station__location__kind=Location.Kind.PRIVATE_HOME)
         .select_related("station__location").order_by("evse_id"))
     tokens = list(Token.objects.filter(operator=operator, valid=True,

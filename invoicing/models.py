@@ -277,12 +277,25 @@ class InvoiceLine(models.Model):
     vat = models.DecimalField(**MONEY)
     gross = models.DecimalField(**MONEY)
     details = models.JSONField(default=dict, blank=True)
+    # A retail plan's monthly fee (kind "subscription"): whose subscription, for which month
+    # (its first day). A subscription's fee for a month is on at most one invoice.
+    retail_subscription = models.ForeignKey(
+        "tariffs.RetailSubscription", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+", help_text=_("The subscription whose monthly fee this line is."))
+    fee_month = models.DateField(null=True, blank=True,
+                                 help_text=_("The month of the fee (its first day)."))
 
     class Meta:
         ordering = ["invoice", "position"]
         constraints = [
             models.UniqueConstraint(fields=["session"], condition=Q(kind="session"),
                                     name="invoiceline_session_once"),
+            models.UniqueConstraint(fields=["retail_subscription", "fee_month"],
+                                    condition=Q(kind="subscription"),
+                                    name="invoiceline_subscription_fee_once"),
+            models.CheckConstraint(condition=Q(retail_subscription__isnull=True)
+                                   | Q(fee_month__isnull=False),
+                                   name="invoiceline_subscription_fee_has_month"),
             # gross = net + vat: PostgreSQL only (migration 0002).
         ]
 

@@ -18,6 +18,7 @@ from .documents import (
     VatRow,
 )
 from .models import Invoice, InvoiceLine, InvoicingSettings
+from .services.invoices import plan_label
 
 ZERO = Decimal(0)
 
@@ -116,20 +117,22 @@ def invoice_document(invoice: Invoice) -> InvoiceDocument:
 
 
 def _session_summary(lines: list[InvoiceLine], sessions: list[SessionRow]) -> tuple[Line, ...]:
-    """The sessions as one summary line per VAT rate (the annex lists them one by one)."""
+    """The sessions as one summary line per retail plan that priced them (none first) and VAT
+    rate (the annex lists them one by one)."""
     if not sessions:
         return ()
-    per_rate: dict[Decimal, list] = defaultdict(lambda: [0, ZERO, ZERO, ZERO])
+    per_rate: dict[tuple[str, Decimal], list] = defaultdict(lambda: [0, ZERO, ZERO, ZERO])
     for line in lines:
         if line.kind == InvoiceLine.Kind.SESSION:
-            entry = per_rate[line.vat_rate]
+            entry = per_rate[((line.details or {}).get("plan") or "", line.vat_rate)]
             entry[0] += 1
             entry[1] += line.quantity or ZERO
             entry[2] += line.net
             entry[3] += line.vat
-    return tuple(Line(description=f"Charging sessions ({count}, see the annex)", net=net,
+    return tuple(Line(description=f"Charging sessions{', ' + plan_label(plan) if plan else ''} "
+                                  f"({count}, see the annex)", net=net,
                       vat_rate=rate, vat=vat, quantity=kwh, unit="kWh")
-                 for rate, (count, kwh, net, vat) in sorted(per_rate.items()))
+                 for (plan, rate), (count, kwh, net, vat) in sorted(per_rate.items()))
 
 
 def rf_reference(text: str) -> str:

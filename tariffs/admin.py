@@ -692,3 +692,6 @@ class RatingRunAdmin(OperatorScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+from . import admin_retail  # noqa: E402,F401  (retail plans, subscriptions, margin report)

@@ -172,9 +172,9 @@ def seed_tariffs(*, today: date, log=print) -> None:
             "0.20 per idle minute",
             "DC: 0,50 starttarief; 0,69/kWh op werkdagen 07-11 en 17-21 uur, anders 0,55/kWh; "
             "0,20 per minuut stilstaan"))])
-        for station in ChargingStation.objects.filter(operator=operator,
-                                                      evses__power_type=Evse.PowerType.DC) \
-                .distinct():
+        for station in ChargingStation.objects.filter(  # own stations: not the partners'
+                operator=operator, evses__power_type=Evse.PowerType.DC,
+                location__cpo_party="").distinct():
             _assign(dc, TariffAssignment.Level.STATION, since, station=station)
 
         if spec.country == "NL":

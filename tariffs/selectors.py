@@ -409,3 +409,219 @@ def session_ratings(*, session_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
             out[pk].update(currency=currency, total_cost={
                 "excl_vat": str(total.get("excl_vat")), "incl_vat": str(total.get("incl_vat"))})
     return out
+
+
+# --- retail: subscriptions' sessions and the margin report (docs/retail.md) --------------------
+
+# Imports of the retail reads below (kept with them: the reads above predate them).
+from decimal import ROUND_HALF_UP  # noqa: E402
+
+from django.db.models import (  # noqa: E402
+    Case,
+    CharField,
+    Count,
+    DateField,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    Func,
+    IntegerField,
+    Q,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce  # noqa: E402
+
+
+class LocalDate(Func):
+    """The calendar day of an instant in a time zone named by a column: ``LocalDate(zone,
+    instant)``. PostgreSQL: ``timezone(zone, instant)::date``. Elsewhere (SQLite, the demo) the
+    UTC day, since instants are stored in UTC there."""
+
+    function = "timezone"
+    template = "(%(function)s(%(expressions)s))::date"
+    output_field = DateField()
+
+    def as_sql(self, compiler, connection, **extra_context):
+        if connection.vendor == "postgresql":
+            return super().as_sql(compiler, connection, **extra_context)
+        sql, params = compiler.compile(self.source_expressions[1])
+        return f"date({sql})", params
+
+
+def session_local_date(prefix: str = "") -> LocalDate:
+    """The local day of a session's start, in its location's time zone (``prefix``: the path to
+    the session, e.g. ``"session__"``)."""
+    return LocalDate(F(f"{prefix}evse__station__location__time_zone"), F(f"{prefix}start"))
+
+
+def _utc_window(first: date, after_last: date | None) -> dict[str, datetime]:
+    """A coarse UTC window that holds every instant whose local day is in [first, after_last)
+    in any time zone (UTC−12 to UTC+14): a filter on the indexed start before the exact one."""
+    window = {"gte": datetime.combine(first - timedelta(days=1), time(), UTC)}
+    if after_last is not None:
+        window["lt"] = datetime.combine(after_last + timedelta(days=1), time(), UTC)
+    return window
+
+
+def subscription_session_counts(*, subscription, after: date) -> dict[str, int]:
+    """How many sessions a subscription priced (their current price) on local days after
+    ``after``, by session status: what ending it on ``after`` leaves priced by it."""
+    window = _utc_window(after + timedelta(days=1), None)
+    rows = (SessionPrice.objects.filter(retail_subscription_id=subscription.pk, is_current=True,
+                                        session__start__gte=window["gte"])
+            .annotate(day=session_local_date("session__")).filter(day__gt=after)
+            .values("session__status").annotate(n=Count("pk")).order_by())
+    return {row["session__status"]: row["n"] for row in rows}
+
+
+def customer_rated_sessions_from(*, customer_id: int, day: date) -> int:
+    """The customer's sessions from local day ``day`` on that are rated and not yet settled:
+    what a rating run would price again (``sessions_rerate``) after a subscription change."""
+    window = _utc_window(day, None)
+    return (ChargingSession.objects.filter(customer_id=customer_id,
+                                           status=ChargingSession.Status.RATED,
+                                           start__gte=window["gte"])
+            .annotate(day=session_local_date()).filter(day__gte=day).count())
+
+
+#: what the margin report may group by, in the order of its columns
+MARGIN_GROUPS = ("plan", "region", "power_class")
+#: power classes of the EVSE that charged (its power type and maximum power), in report order:
+#: (code, label, condition). AC whatever its power; DC in three bands of its maximum kW.
+POWER_CLASSES = (
+    ("ac", "AC", Q(session__evse__power_type__in=["AC_1_PHASE", "AC_3_PHASE"])),
+    ("dc", "DC < 50 kW", Q(session__evse__max_power_kw__lt=50)),
+    ("dc_rapid", "DC 50 to < 150 kW", Q(session__evse__max_power_kw__lt=150)),
+    ("dc_hpc", "DC ≥ 150 kW", Q()),
+)
+POWER_CLASS_LABELS = {code: label for code, label, _q in POWER_CLASSES}
+_HUNDRED = Decimal(100)
+_CENT = Decimal("0.01")
+_KWH = Decimal("0.0001")
+
+
+@dataclass(frozen=True)
+class MarginRow:
+    """One line of the margin report (a group, or a currency's total: ``is_total``). A
+    dimension not grouped by is ``None``. Sessions without the operator's cost count in
+    ``sessions`` and ``retail_excl_vat`` only; ``margin`` is over the sessions with a cost,
+    ``margin_percent`` = margin ÷ their retail price × 100, rounded half-up to 0.01."""
+
+    currency: str
+    plan_id: int | None
+    plan_code: str | None
+    plan_name: str | None
+    region: str | None
+    power_class: str | None
+    sessions: int
+    sessions_without_cost: int
+    kwh: Decimal
+    cost_excl_vat: Decimal
+    retail_excl_vat: Decimal
+    margin: Decimal
+    margin_percent: Decimal | None
+    is_total: bool = False
+
+    @property
+    def power_class_label(self) -> str | None:
+        return POWER_CLASS_LABELS.get(self.power_class) if self.power_class else None
+
+
+@dataclass(frozen=True)
+class MarginReport:
+    operator_id: int
+    start: date
+    end: date  # exclusive
+    group_by: tuple[str, ...]
+    rows: list[MarginRow]
+    totals: list[MarginRow]  # one per currency
+
+
+def _margin_aggregates() -> dict[str, Any]:
+    money = DecimalField(max_digits=20, decimal_places=2)
+    with_cost = Q(cost_excl_vat__isnull=False)
+    return {
+        "n": Count("pk"),
+        "n_without_cost": Count("pk", filter=Q(cost_excl_vat__isnull=True)),
+        "kwh": Coalesce(Sum("session__energy_kwh"), Value(Decimal(0)),
+                        output_field=DecimalField(max_digits=20, decimal_places=4)),
+        "cost": Coalesce(Sum("cost_excl_vat"), Value(Decimal(0)), output_field=money),
+        "retail": Coalesce(Sum("total_excl_vat", output_field=money), Value(Decimal(0)),
+                           output_field=money),
+        "retail_with_cost": Coalesce(Sum("total_excl_vat", filter=with_cost,
+                                         output_field=money), Value(Decimal(0)),
+                                     output_field=money),
+        "margin": Coalesce(Sum(ExpressionWrapper(F("total_excl_vat") - F("cost_excl_vat"),
+                                                 output_field=money), filter=with_cost),
+                           Value(Decimal(0)), output_field=money),
+    }
+
+
+def _margin_row(values: dict[str, Any], *, is_total: bool = False) -> MarginRow:
+    # The sums come at the scale of their columns (money 2 decimals, kWh 4); quantizing to it
+    # changes nothing on PostgreSQL and drops the binary noise of SQLite's decimals (the demo).
+    money = {k: values[k].quantize(_CENT) for k in ("cost", "retail", "retail_with_cost",
+                                                     "margin")}
+    margin, base = money["margin"], money["retail_with_cost"]
+    percent = None if not base else (margin * _HUNDRED / base).quantize(_CENT, ROUND_HALF_UP)
+    return MarginRow(
+        currency=values["total_excl_vat_currency"], plan_id=values.get("retail_plan_id"),
+        plan_code=values.get("retail_plan__code"), plan_name=values.get("retail_plan__name"),
+        region=values.get("region"), power_class=values.get("power_class"),
+        sessions=values["n"], sessions_without_cost=values["n_without_cost"],
+        kwh=values["kwh"].quantize(_KWH), cost_excl_vat=money["cost"],
+        retail_excl_vat=money["retail"], margin=margin, margin_percent=percent,
+        is_total=is_total)
+
+
+def margin_report(*, operator_id: int, start: date, end: date,
+                  group_by: Iterable[str] = MARGIN_GROUPS) -> MarginReport:
+    """Cost against retail price of an operator's sessions priced by a retail plan (their
+    current price) that started on local days [``start``, ``end``) (the location's time zone),
+    grouped by any of plan, region (the location's) and power class (``POWER_CLASSES``), and
+    always by currency; one total per currency. Two aggregate queries whatever the number of
+    sessions; every figure an exact ``Decimal``."""
+    group_by = tuple(group_by)
+    unknown = [g for g in group_by if g not in MARGIN_GROUPS]
+    if unknown or len(set(group_by)) != len(group_by):
+        raise ValueError(f"Group by some of {', '.join(MARGIN_GROUPS)}, each once; "
+                         f"not {', '.join(group_by)}.")
+    if end <= start:
+        raise ValueError("The period ends after it starts.")
+    window = _utc_window(start, end)
+    prices = (SessionPrice.objects
+              .filter(operator_id=operator_id, is_current=True, retail_plan__isnull=False,
+                      session__operator_id=operator_id, session__start__gte=window["gte"],
+                      session__start__lt=window["lt"])
+              .annotate(day=session_local_date("session__"))
+              .filter(day__gte=start, day__lt=end))
+    columns = ["total_excl_vat_currency"]
+    order = ["total_excl_vat_currency"]
+    if "plan" in group_by:
+        columns += ["retail_plan_id", "retail_plan__code", "retail_plan__name"]
+        order += ["retail_plan__name", "retail_plan_id"]
+    if "region" in group_by:
+        prices = prices.annotate(region=F("session__evse__station__location__region"))
+        columns.append("region")
+        order.append("region")
+    if "power_class" in group_by:
+        prices = prices.annotate(
+            power_class=Case(*(When(condition, then=Value(code))
+                               for code, _label, condition in POWER_CLASSES[:-1]),
+                             default=Value(POWER_CLASSES[-1][0]), output_field=CharField()),
+            power_rank=Case(*(When(condition, then=Value(rank))
+                              for rank, (_c, _l, condition) in enumerate(POWER_CLASSES[:-1])),
+                            default=Value(len(POWER_CLASSES) - 1),
+                            output_field=IntegerField()))
+        columns += ["power_class", "power_rank"]
+        order.append("power_rank")
+    aggregates = _margin_aggregates()
+    rows = [_margin_row(values) for values in
+            prices.values(*columns).annotate(**aggregates).order_by(*order)]
+    totals = [_margin_row(values, is_total=True) for values in
+              prices.values("total_excl_vat_currency").annotate(**aggregates)
+              .order_by("total_excl_vat_currency")]
+    return MarginReport(operator_id=operator_id, start=start, end=end, group_by=group_by,
+                        rows=rows, totals=totals)

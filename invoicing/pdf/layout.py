@@ -515,9 +515,13 @@ def _annex(document: InvoiceDocument, fmt: Formatter, theme: _Theme) -> list[Flo
 
 
 def _unit_prices(session: SessionRow, fmt: Formatter) -> str:
-    """One line per pricing dimension: ``Energy €0.35/kWh``."""
+    """One line per pricing dimension: ``Energy €0.35/kWh``; a percentage (a retail plan's
+    mark-up, unit ``%``) as one: ``Mark-up 15%``."""
     lines = []
     for dimension, price, unit in session.unit_prices:
+        if unit == "%":
+            lines.append(f"{fmt.dimension(dimension)} {fmt.percent(price)}")
+            continue
         text = f"{fmt.dimension(dimension)} {fmt.unit_price(price)}"
         unit_text = fmt.unit(unit)
         lines.append(f"{text}/{unit_text}" if unit_text else text)

@@ -89,6 +89,12 @@ _EN = {
         "time": "Time",
         "parking_time": "Parking",
         "flat": "Start fee",
+        # retail plans: a mark-up on the charge point's price, included kWh, a plan's tariff
+        "cost": "Charge point price",
+        "markup": "Mark-up",
+        "included": "Included",
+        "above_allowance": "Above allowance",
+        "plan_tariff": "Plan tariff",
     },
     "units": {
         "session": "session",
@@ -166,6 +172,11 @@ _NL = {
         "time": "Tijd",
         "parking_time": "Parkeren",
         "flat": "Starttarief",
+        "cost": "Laadpaalprijs",
+        "markup": "Opslag",
+        "included": "Inbegrepen",
+        "above_allowance": "Buiten de bundel",
+        "plan_tariff": "Abonnementstarief",
     },
     "units": {
         "session": "sessie",
@@ -248,6 +259,11 @@ _DE = {
         "time": "Zeit",
         "parking_time": "Parken",
         "flat": "Startgeb\u00fchr",
+        "cost": "Ladepunktpreis",
+        "markup": "Aufschlag",
+        "included": "Inklusive",
+        "above_allowance": "Mehrverbrauch",
+        "plan_tariff": "Tarif des Abos",
     },
     "units": {
         "session": "Vorgang",
@@ -327,6 +343,11 @@ _FR = {
         "time": "Temps",
         "parking_time": "Stationnement",
         "flat": "Frais fixes",
+        "cost": "Prix de la borne",
+        "markup": "Majoration",
+        "included": "Inclus",
+        "above_allowance": "Hors forfait",
+        "plan_tariff": "Tarif de l\u2019abonnement",
     },
     "units": {
         "session": "session",

@@ -6,6 +6,12 @@ lines: net per VAT rate = the sum of the lines' net at that rate, VAT per rate =
 lines' VAT at that rate (never recomputed from the net), gross = net + VAT, amount due = gross −
 prepaid credit applied.
 
+Retail plans (docs/invoicing.md, "Retail plans on invoices"): a monthly draft carries one
+subscription line per retail subscription held in each calendar month of the period with a
+monthly fee, prorated by days with the one rule (``tariffs.pricing.retail.prorated_fee``); a
+subscription's fee for a month is on at most one invoice (``invoiceline_subscription_fee_once``).
+A session line names the plan that priced the session.
+
 An issued document never changes: every service that writes a document goes through
 ``_editable`` (drafts only); after issuing only its status (payments), ``sent_at`` and the PDF
 file name move. A correction is a credit note.
@@ -13,6 +19,7 @@ file name move. A correction is a credit note.
 
 from __future__ import annotations
 
+import calendar
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -24,13 +31,15 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.mail import EmailMessage
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Sum
+from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
 from django.utils import timezone
 
 from emobility.models import ChargingSession, Customer, Operator
+from emobility.money import round_money
 from emobility.vat import reverse_charge_applies
 from promotions.models import SessionDiscount, Settlement
-from tariffs.models import SessionPrice
+from tariffs.models import RetailSubscription, SessionPrice
+from tariffs.pricing.retail import prorated_fee
 
 from ..models import Invoice, InvoiceLine, InvoicingSettings, NumberSeries, ReimbursementAgreement
 from .numbers import number_take, series_for
@@ -38,6 +47,9 @@ from .numbers import number_take, series_for
 logger = logging.getLogger(__name__)
 Kind = InvoiceLine.Kind
 ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August",
+           "September", "October", "November", "December")
 
 
 class InvoiceError(ValueError):
@@ -67,6 +79,89 @@ def agreement_station_ids(*, operator_id: int, start: date, end: date) -> set[in
                .values_list("chargingstation_id", flat=True))
 
 
+# --- retail plans' monthly fees -------------------------------------------------------------------
+
+def _last_day(month: date) -> date:
+    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
+
+
+def fee_months(*, period_start: date, period_end: date) -> list[date]:
+    """The calendar months (their first days) that lie wholly within the period: the months
+    whose plan fees an invoice of the period carries (a monthly run's period is one month)."""
+    months = []
+    first = period_start if period_start.day == 1 else _last_day(period_start) + timedelta(days=1)
+    while _last_day(first) <= period_end:
+        months.append(first)
+        first = _last_day(first) + timedelta(days=1)
+    return months
+
+
+def subscriptions_with_fee_due(*, operator_id: int, month: date,
+                               customer_ids: list[int] | None = None
+                               ) -> QuerySet[RetailSubscription]:
+    """The operator's subscriptions held on at least one day of ``month`` (its first day) to a
+    plan with a monthly fee, whose fee for that month no invoice line holds yet."""
+    queryset = (RetailSubscription.objects.filter(
+        operator_id=operator_id, plan__monthly_fee__gt=0, starts_on__lte=_last_day(month))
+        .filter(Q(ends_on__isnull=True) | Q(ends_on__gte=month))
+        .exclude(Exists(InvoiceLine.objects.filter(
+            kind=Kind.SUBSCRIPTION, retail_subscription=OuterRef("pk"), fee_month=month))))
+    if customer_ids is not None:
+        queryset = queryset.filter(customer_id__in=customer_ids)
+    return queryset
+
+
+def plan_label(name: str) -> str:
+    """"Volume 100" -> "Volume 100 plan" (a name that says "plan" already stays as it is)."""
+    name = " ".join(name.split())
+    return name if name.casefold().endswith("plan") else f"{name} plan"
+
+
+def _fee_description(name: str, first: date, last: date, held: int, days: int) -> str:
+    month = f"{_MONTHS[first.month - 1]} {first.year}"
+    if held == days:
+        return f"{plan_label(name)}, {month}"
+    span = f"{first.day}" if first == last else f"{first.day}\u2013{last.day}"
+    return f"{plan_label(name)}, {span} {month} ({held} of {days} days)"
+
+
+def _subscription_lines(fees: list[tuple[RetailSubscription, date]], *, reverse: bool,
+                        currency: str, position: int) -> list[InvoiceLine]:
+    """One line per (subscription, month): the plan's fee for the days held in the month
+    (``prorated_fee``, the one proration rule: the whole fee for a whole month), VAT at the
+    plan's fee rate rounded once from the line's net (none under reverse charge)."""
+    lines = []
+    for subscription, month in fees:
+        plan = subscription.plan
+        if str(plan.currency) != currency:
+            raise InvoiceError(
+                f"The plan {plan.name} ({plan.code}) is sold in {plan.currency}; the customer "
+                f"is invoiced in {currency}: its monthly fee cannot be on the invoice.")
+        net, held, days = prorated_fee(plan.monthly_fee, starts_on=subscription.starts_on,
+                                       ends_on=subscription.ends_on, month=month,
+                                       currency=currency)
+        if not held:
+            continue
+        first = max(subscription.starts_on, month)
+        last = min(subscription.ends_on or _last_day(month), _last_day(month))
+        whole = held == days
+        rate = ZERO if reverse else plan.fee_vat_rate
+        vat = round_money(net * rate / HUNDRED, currency)
+        position += 1
+        lines.append(InvoiceLine(
+            position=position, kind=Kind.SUBSCRIPTION, retail_subscription=subscription,
+            fee_month=month, description=_fee_description(plan.name, first, last, held, days),
+            quantity=Decimal(1) if whole else None, unit="month" if whole else "",
+            unit_price=round_money(plan.monthly_fee, currency) if whole else None,
+            net=net, vat_rate=rate, vat=vat, gross=net + vat,
+            details={"subscription_id": subscription.pk, "plan_id": plan.pk,
+                     "plan_code": plan.code, "plan": plan.name, "month": f"{month:%Y-%m}",
+                     "first_day": first.isoformat(), "last_day": last.isoformat(),
+                     "days_held": held, "days_in_month": days,
+                     "monthly_fee": format(plan.monthly_fee, "f")}))
+    return lines
+
+
 # --- building lines ------------------------------------------------------------------------------
 
 @dataclass
@@ -94,20 +189,56 @@ def _vat_parts(breakdown: dict, excl: Decimal, vat: Decimal) -> list[tuple[Decim
 
 
 _UNITS = {"ENERGY": "kWh", "TIME": "h", "PARKING_TIME": "h", "FLAT": "session"}
+# What a session line tells of the retail plan that priced it (not the provider's cost and
+# margin: those stay in the price).
+_RETAIL_KEYS = ("plan_id", "plan_code", "plan", "rule", "default_plan", "subscription_id",
+                "included_kwh", "above_kwh")
+
+
+def _retail_unit_prices(lines: list[dict], retail: dict) -> list[list]:
+    """The annex's unit prices of a retail price, named for what they are: a mark-up price is
+    the charge point's price plus mark-ups (a percentage, per kWh, per session); an allowance
+    price is the included kWh and the kWh above; a retail tariff price is the tariff's."""
+    rule, out = retail.get("rule"), []
+    for i, line in enumerate(lines):
+        unit = line.get("unit") or ""
+        if rule == "markup":
+            if i == 0:  # the operator's cost comes first (tariffs.pricing.retail.markup_price)
+                out.append(["COST", line["price"], ""])
+            elif line["dimension"] == "MARKUP":
+                out.append(["MARKUP", line["price"], "%"])
+            else:
+                out.append(["MARKUP", line["price"], unit])
+        elif rule == "allowance":
+            # both parts: included first; one part: included when the session used any
+            included = i == 0 and (len(lines) > 1 or Decimal(retail.get("included_kwh") or 0))
+            out.append(["INCLUDED" if included else "ABOVE_ALLOWANCE", line["price"], "kWh"])
+        elif rule == "tariff":
+            out.append(["PLAN_TARIFF", line["price"], ""])
+        else:
+            out.append([line["dimension"], line["price"], _UNITS.get(line["dimension"], "")])
+    return out
 
 
 def _session_details(session, breakdown: dict) -> dict:
     location = session.evse.station.location
     local = session.start.astimezone(ZoneInfo(location.time_zone))
-    return {
+    lines = list(breakdown.get("lines", ()))
+    retail = breakdown.get("retail")
+    details = {
         "start": local.isoformat(), "location": location.name, "evse_id": session.evse.evse_id,
         "duration_seconds": int((session.end - session.start).total_seconds()),
         "energy_kwh": format(session.energy_kwh, "f"),
         "parking_seconds": session.parking_seconds, "cdr_id": session.external_id,
         "time_zone": location.time_zone,
-        "unit_prices": [[line["dimension"], line["price"], _UNITS.get(line["dimension"], "")]
-                        for line in breakdown.get("lines", ())],
+        "unit_prices": _retail_unit_prices(lines, retail) if retail else [
+            [line["dimension"], line["price"], _UNITS.get(line["dimension"], "")]
+            for line in lines],
     }
+    if retail:
+        details["plan"] = retail.get("plan") or ""
+        details["retail"] = {key: retail.get(key) for key in _RETAIL_KEYS}
+    return details
 
 
 @dataclass
@@ -155,6 +286,7 @@ def _session_lines(sessions, *, reverse: bool, position: int, priced: _Priced | 
                 position=position, kind=Kind.SESSION if part == 0 else Kind.FEE,
                 session=session if part == 0 else None,
                 description=f"Charging at {details['location']} ({details['evse_id']})"
+                + (f" \u2014 {plan_label(details['plan'])}" if details.get("plan") else "")
                 + (f", part at {rate} % VAT" if len(parts) > 1 else ""),
                 quantity=session.energy_kwh if part == 0 else None,
                 unit="kWh" if part == 0 else "", net=net, vat_rate=rate, vat=vat,
@@ -201,9 +333,10 @@ def _set_totals(invoice: Invoice, lines: list[InvoiceLine], credit: Decimal) -> 
 def invoice_draft_for_customer(*, operator: Operator, customer: Customer, period_start: date,
                                period_end: date, run=None, skip_zero: bool | None = None,
                                exclude_stations: set[int] | None = None) -> Invoice | None:
-    """The customer's draft invoice for the period from its settled sessions not yet invoiced;
-    the existing one when the run made it before (idempotent), ``None`` when there is nothing
-    to invoice (or only zero and ``skip_zero``)."""
+    """The customer's draft invoice for the period from its settled sessions not yet invoiced
+    and the monthly fees of its retail plans not yet invoiced; the existing one when the run
+    made it before (idempotent), ``None`` when there is nothing to invoice (or only zero and
+    ``skip_zero``)."""
     return invoice_drafts_for_customers(
         operator=operator, customers=[customer], period_start=period_start,
         period_end=period_end, run=run, skip_zero=skip_zero,
@@ -213,12 +346,16 @@ def invoice_draft_for_customer(*, operator: Operator, customer: Customer, period
 def invoice_drafts_for_customers(*, operator: Operator, customers: list[Customer],
                                  period_start: date, period_end: date, run=None,
                                  skip_zero: bool | None = None,
-                                 exclude_stations: set[int] | None = None
+                                 exclude_stations: set[int] | None = None,
+                                 errors: dict[int, str] | None = None
                                  ) -> dict[int, Invoice | None]:
     """``invoice_draft_for_customer`` for many customers at once (a run's chunk): their
-    sessions, prices, settlements and discounts are read in four queries for all of them; each
-    draft is then written in a transaction of its own (a race lost by one customer leaves the
-    others alone)."""
+    sessions, prices, settlements and discounts are read in four queries for all of them, their
+    subscriptions with a fee due in one per month of the period; each draft is then written in
+    a transaction of its own (a race lost by one customer leaves the others alone).
+
+    ``errors``: when given, a customer whose draft cannot be made (``InvoiceError``) is
+    recorded there (customer id -> message) and the others go on; else the error is raised."""
     config = settings_for(operator)
     skip_zero = config.skip_zero if skip_zero is None else skip_zero
     series = series_for(operator=operator, kind=NumberSeries.Kind.INVOICE)
@@ -244,19 +381,33 @@ def invoice_drafts_for_customers(*, operator: Operator, customers: list[Customer
     for session in queryset.select_related("evse__station__location").order_by("start", "pk"):
         by_customer[session.customer_id].append(session)
     priced = _priced([s.pk for sessions in by_customer.values() for s in sessions])
+    fees: dict[int, list[tuple[RetailSubscription, date]]] = defaultdict(list)
+    for month in fee_months(period_start=period_start, period_end=period_end):
+        for subscription in subscriptions_with_fee_due(
+                operator_id=operator.pk, month=month, customer_ids=[c.pk for c in todo]
+                ).select_related("plan").order_by("starts_on", "pk"):
+            fees[subscription.customer_id].append((subscription, month))
     for customer in todo:
-        sessions = by_customer.get(customer.pk)
-        if sessions:
-            result[customer.pk] = _draft(operator, customer, sessions, priced, series,
+        sessions, due = by_customer.get(customer.pk, []), fees.get(customer.pk, [])
+        if not (sessions or due):
+            continue
+        try:
+            result[customer.pk] = _draft(operator, customer, sessions, due, priced, series,
                                          period_start, period_end, run, skip_zero)
+        except InvoiceError as exc:
+            if errors is None:
+                raise
+            errors[customer.pk] = str(exc)
     return result
 
 
-def _draft(operator, customer, sessions, priced, series, period_start, period_end, run,
+def _draft(operator, customer, sessions, fees, priced, series, period_start, period_end, run,
            skip_zero) -> Invoice | None:
     reverse = _reverse(operator, customer)
-    lines, _position, totals = _session_lines(sessions, reverse=reverse, position=0,
-                                              priced=priced)
+    lines, position, totals = _session_lines(sessions, reverse=reverse, position=0,
+                                             priced=priced)
+    lines += _subscription_lines(fees, reverse=reverse, currency=str(customer.currency),
+                                 position=position)
     invoice = Invoice(operator=operator, customer=customer, kind=Invoice.Kind.INVOICE,
                       origin=Invoice.Origin.RUN, series=series, period_start=period_start,
                       period_end=period_end, currency=str(customer.currency),
@@ -271,7 +422,7 @@ def _draft(operator, customer, sessions, priced, series, period_start, period_en
                 line.invoice = invoice
             InvoiceLine.objects.bulk_create(lines)
     except IntegrityError:
-        # Another run made it (or took one of the sessions) meanwhile: theirs stands.
+        # Another run made it (or took one of the sessions or fees) meanwhile: theirs stands.
         return _run_invoice(customer, series, period_start, period_end)
     return invoice
 
@@ -406,7 +557,8 @@ def _credit_note(invoice: Invoice, line_ids: list[int] | None, reason: str) -> I
             currency=invoice.currency, language=invoice.language,
             reverse_charge=invoice.reverse_charge)
         rows = [InvoiceLine(invoice=note, position=i, kind=Kind.CREDIT, credited_line=line,
-                            session=line.session, description=f"Credit: {line.description}",
+                            session=line.session, retail_subscription=line.retail_subscription,
+                            fee_month=line.fee_month, description=f"Credit: {line.description}",
                             quantity=line.quantity, unit=line.unit, unit_price=line.unit_price,
                             net=-line.net, vat_rate=line.vat_rate, vat=-line.vat,
                             gross=-line.gross, details={**line.details, "reason": reason[:300]})
@@ -424,9 +576,8 @@ def _credit_note(invoice: Invoice, line_ids: list[int] | None, reason: str) -> I
 def invoice_add_fee(*, invoice: Invoice, description: str, net: Decimal, vat_rate: Decimal,
                     kind: str = Kind.FEE) -> InvoiceLine:
     """A one-off fee (or a subscription fee) on a draft: net excl. VAT, its VAT rounded with the
-    one rule, and the draft's totals the sums of its lines again."""
-    from emobility.money import round_money
-
+    one rule, and the draft's totals the sums of its lines again. (The monthly fees of retail
+    plans are put on the monthly draft by the draft itself, once per subscription and month.)"""
     if kind not in (Kind.FEE, Kind.SUBSCRIPTION):
         raise InvoiceError("Only a fee or a subscription line can be added by hand.")
     if not isinstance(net, Decimal) or not isinstance(vat_rate, Decimal):

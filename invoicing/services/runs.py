@@ -1,7 +1,8 @@
 """The monthly runs (docs/invoicing.md, "The monthly run").
 
 ``invoice_run_start`` records a run for an operator and period and lists its customers (those with
-settled sessions not yet invoiced in the period); the task fans them out in chunks to
+settled sessions not yet invoiced in the period, and those with a retail plan's monthly fee of the
+period not yet invoiced); the task fans them out in chunks to
 ``invoice_run_chunk``, which makes each customer's draft (idempotent: at most one invoice per
 customer, period and series, guarded by a unique constraint) and, with auto-issue, issues and
 sends it. A run killed midway and started again, or two runs of the same period at once, end
@@ -25,11 +26,13 @@ from emobility.models import ChargingSession, Customer, Operator
 from ..models import Invoice, InvoiceLine, InvoiceRun
 from .invoices import (
     agreement_station_ids,
+    fee_months,
     invoice_drafts_for_customers,
     invoice_issue,
     invoice_send,
     period_bounds,
     settings_for,
+    subscriptions_with_fee_due,
 )
 
 logger = logging.getLogger(__name__)
@@ -47,7 +50,9 @@ def month_end(start: date) -> date:
 
 def customers_to_invoice(*, operator: Operator, period_start: date,
                          period_end: date) -> list[int]:
-    """Customers with settled sessions in the period that no invoice line holds yet."""
+    """Customers with settled sessions in the period that no invoice line holds yet, and
+    customers holding a subscription to a plan with a monthly fee in a month of the period whose
+    fee no invoice line holds yet (they get an invoice even without a session)."""
     config = settings_for(operator)
     begin, finish = period_bounds(start=period_start, end=period_end, zone=config.time_zone)
     queryset = (ChargingSession.objects.filter(
@@ -59,7 +64,11 @@ def customers_to_invoice(*, operator: Operator, period_start: date,
                                      end=period_end)
     if stations:
         queryset = queryset.exclude(evse__station_id__in=stations)
-    return sorted(set(queryset.values_list("customer_id", flat=True)))
+    customer_ids = set(queryset.values_list("customer_id", flat=True))
+    for month in fee_months(period_start=period_start, period_end=period_end):
+        customer_ids.update(subscriptions_with_fee_due(operator_id=operator.pk, month=month)
+                            .values_list("customer_id", flat=True))
+    return sorted(customer_ids)
 
 
 def invoice_run_start(*, operator: Operator, period_start: date, period_end: date,
@@ -89,16 +98,22 @@ def invoice_run_chunk(*, run_id: int, customer_ids: list[int], render=None) -> d
     counts = {"drafts": 0, "issued": 0, "skipped": 0, "failures": 0}
     errors = []
     customers = list(Customer.objects.filter(pk__in=customer_ids, operator=operator))
+    refused: dict[int, str] = {}  # customers whose draft could not be made, and why
     try:
         drafts = invoice_drafts_for_customers(
             operator=operator, customers=customers, period_start=run.period_start,
-            period_end=run.period_end, run=run, exclude_stations=stations)
+            period_end=run.period_end, run=run, exclude_stations=stations, errors=refused)
     except Exception as exc:  # recorded on the run; the chunk can be run again
         logger.exception("Invoice run %s: a chunk failed", run_id)
         drafts = {}
         counts["failures"] += len(customers)
         errors.append({"customer": "", "error": f"{type(exc).__name__}: {exc}"[:500]})
     for customer in customers:
+        if customer.pk in refused:
+            counts["failures"] += 1
+            errors.append({"customer": customer.reference,
+                           "error": f"InvoiceError: {refused[customer.pk]}"[:500]})
+            continue
         if customer.pk not in drafts:
             continue
         invoice = drafts[customer.pk]

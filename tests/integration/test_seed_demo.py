@@ -1,6 +1,7 @@
-"""The demo data is what the issue promises, and seeding twice changes nothing."""
+"""The demo data is what the issues promise, and seeding twice changes nothing."""
 
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -99,7 +100,7 @@ def _check_tariffs():
     assert not ChargingSession.objects.exclude(status="invoiced").exists()
     assert SessionPrice.objects.filter(is_current=True).count() == ChargingSession.objects.count()
     levels = set(SessionPrice.objects.values_list("level", flat=True))
-    assert levels == {"evse", "station", "location", "region", "network"}
+    assert levels == {"evse", "station", "location", "region", "network", "retail"}
     codes = set(SessionPrice.objects.values_list("tariff_version__tariff__code", flat=True))
     assert {"VNL-FLEET", "VNL-DC-PEAK", "VNL-PR-PARKING", "VNL-DYNAMIC", "VNL-HOME",
             "ACB-FLANDERS"} <= codes
@@ -153,12 +154,83 @@ def _check_invoices():
     assert numbers == [f"VNL-INV-{numbers[0][8:12]}-{n:06d}" for n in range(1, len(numbers) + 1)]
 
 
+def _check_retail(out):
+    from emobility.money import round_money
+    from invoicing.models import Invoice, InvoiceLine
+    from tariffs.models import AllowanceUsage, RetailPlan, RetailSubscription, SessionPrice
+
+    plans = {p.code: p for p in RetailPlan.objects.filter(operator__code="voltnet-nl")}
+    assert set(plans) >= {"payg-roaming", "volume-150", "rapid-roaming"}
+    assert plans["payg-roaming"].is_default and plans["payg-roaming"].monthly_fee == 0
+    assert (plans["volume-150"].rule, plans["volume-150"].included_kwh) == ("allowance", 150)
+    assert (plans["rapid-roaming"].scope_power, plans["rapid-roaming"].monthly_fee) == (
+        "dc", Decimal("9.99"))
+    # partners' locations, one abroad, each with a DC rapid and an AC EVSE
+    partners = Location.objects.exclude(cpo_party="")
+    assert set(partners.values_list("cpo_party", flat=True)) == {"DEIOC", "BEALL"}
+    assert set(partners.values_list("country", flat=True)) == {"NL", "BE"}
+    for location in partners:
+        kinds = {(e.power_type, e.max_power_kw)
+                 for e in Evse.objects.filter(station__location=location)}
+        assert ("DC", 150) in kinds and any(kind != "DC" for kind, _kw in kinds)
+    # subscribers: one switching plans mid-month, one subscribing on the 16th
+    subscriptions = RetailSubscription.objects.all()
+    assert subscriptions.values("customer").distinct().count() == 5
+    switched = RetailSubscription.objects.get(ends_on__isnull=False)
+    after = RetailSubscription.objects.get(customer=switched.customer, ends_on__isnull=True)
+    assert (switched.ends_on.day, after.starts_on.day) == (10, 11)
+    assert subscriptions.filter(starts_on__day=16).count() == 1
+    # roaming sessions: the partner's cost, priced by a plan (a mark-up never below the cost)
+    roaming = ChargingSession.objects.exclude(evse__station__location__cpo_party="")
+    assert roaming.count() == 45
+    prices = SessionPrice.objects.filter(session__in=roaming, is_current=True).select_related(
+        "session", "retail_plan")
+    assert len(prices) == 45
+    for price in prices:
+        cost = price.session.cpo_cost_excl_vat
+        assert str(cost.currency) == "EUR" and cost.amount > 0
+        assert price.retail_plan is not None and price.level == "retail"
+        assert price.cost_excl_vat == round_money(cost.amount, "EUR")
+        if price.retail_plan.rule == "markup":
+            assert price.total_excl_vat.amount >= price.cost_excl_vat
+    assert {p.retail_plan.code for p in prices} == set(plans)
+    # the volume subscriber's allowance ran out inside one session, split at the boundary
+    assert AllowanceUsage.objects.filter(used_kwh=150).count() == 1
+    split = [p for p in prices if Decimal(p.breakdown["retail"]["included_kwh"]) > 0
+             and Decimal(p.breakdown["retail"]["above_kwh"]) > 0]
+    assert len(split) == 1
+    # invoiced: each roaming session is a line of its customer's invoice, with the fees
+    assert InvoiceLine.objects.filter(session__in=roaming).count() == 45
+    for subscription in subscriptions:
+        assert Invoice.objects.filter(customer=subscription.customer, kind="invoice").exists()
+    assert InvoiceLine.objects.filter(kind="subscription").count() == subscriptions.count()
+    assert "45 roaming sessions" in out and "45 priced by plans, 0 failed" in out
+
+
+def _retail_snapshot():
+    from django.db.models import Count, Sum
+
+    from tariffs.models import AllowanceUsage, RetailPlan, RetailSubscription, SessionPrice
+
+    return (sorted(RetailPlan.objects.values_list("code", "monthly_fee")),
+            sorted(RetailSubscription.objects.values_list("customer__reference", "plan__code",
+                                                          "starts_on", "ends_on")),
+            sorted(AllowanceUsage.objects.values_list("subscription_id", "month", "used_kwh")),
+            Location.objects.exclude(cpo_party="").count(),
+            list(SessionPrice.objects.filter(retail_plan__isnull=False)
+                 .values("retail_plan__code").annotate(n=Count("id"),
+                                                       cost=Sum("cost_excl_vat"),
+                                                       total=Sum("total_incl_vat"))
+                 .order_by("retail_plan__code")))
+
+
 def _everything():
     from invoicing.models import Invoice, InvoiceLine
     from promotions.models import LedgerEntry, Redemption, SessionDiscount, Settlement
 
-    return (_rating_snapshot(), Settlement.objects.count(), LedgerEntry.objects.count(),
-            Redemption.objects.count(), SessionDiscount.objects.count(),
+    return (_rating_snapshot(), _retail_snapshot(), Settlement.objects.count(),
+            LedgerEntry.objects.count(), Redemption.objects.count(),
+            SessionDiscount.objects.count(),
             sorted(Invoice.objects.values_list("number", "gross_total")),
             InvoiceLine.objects.count())
 
@@ -166,10 +238,12 @@ def _everything():
 def test_seed_demo_builds_everything_promised_and_a_second_run_changes_nothing(capsys):
     """One full seed (the slow part of the suite) checked part by part, then seeded again."""
     call_command("seed_demo")
-    _check_network(capsys.readouterr().out)
+    out = capsys.readouterr().out
+    _check_network(out)
     _check_tariffs()
     _check_promotions()
     _check_invoices()
+    _check_retail(out)
     first = _everything()
     call_command("seed_demo")
     assert _everything() == first

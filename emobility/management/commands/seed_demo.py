@@ -15,14 +15,16 @@ from payments.demo import seed_payments
 from promotions.demo import seed_promotions
 from promotions.services import sessions_settle
 from tariffs.demo import seed_tariffs
+from tariffs.demo_retail import retail_summary, seed_retail
 from tariffs.models import RatingRun
 from tariffs.services import sessions_rate
 
 
 class Command(BaseCommand):
-    help = ("Build the demo network, its tariffs and promotions, rate and settle its sessions, "
-            "issue last month's invoices and reimbursement statements, and collect them "
-            "(idempotent: running it again leaves the same data).")
+    help = ("Build the demo network, its tariffs, promotions and retail plans (with roaming "
+            "sessions), rate and settle its sessions, issue last month's invoices and "
+            "reimbursement statements, and collect them (idempotent: running it again leaves "
+            "the same data).")
 
     def handle(self, *args, **options):
         today = timezone.localdate()
@@ -30,6 +32,7 @@ class Command(BaseCommand):
             logins = seed_demo(today=today, log=self.stdout.write)
             seed_tariffs(today=today, log=self.stdout.write)
             seed_promotions(today=today, log=self.stdout.write)
+            seed_retail(today=today)  # roaming CDRs too, rated with the others below
             for operator in Operator.objects.order_by("code"):
                 outcome = sessions_rate(operator_id=operator.pk,
                                         trigger=RatingRun.Trigger.DEMO)
@@ -44,6 +47,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {settled.settled} settled now ({settled.discounts} "
                                   f"coupon discounts, {settled.credit_entries} payments from "
                                   f"prepaid credit, {settled.vouchers} perk vouchers)")
+            self.stdout.write(retail_summary(today=today))
         self._import_demo_file(today)
         # The invoices are e-mailed as the run would; here into memory, not onto the screen.
         with override_settings(EMAIL_BACKEND="django.core.mail.backends.locmem.EmailBackend"):
