@@ -140,3 +140,25 @@ def test_a_cost_in_another_currency_than_the_plan_fails(msp):
     sessions_rate(session_ids=[session.pk])
     session.refresh_from_db()
     assert "in GBP" in session.rating_failure_reason
+
+
+def test_a_fixed_retail_tariff_prices_roaming_sessions_with_the_ocpi_engine(msp):
+    from datetime import UTC, datetime
+
+    from tests.factories import TariffFactory, TariffVersionFactory
+
+    tariff = TariffFactory(operator=msp.operator)
+    TariffVersionFactory(tariff=tariff, energy_price=D("0.59"),
+                         valid_from=datetime(2026, 10, 10, tzinfo=UTC))
+    msp.subscribe(msp.plan("flat-059", rule="tariff", tariff=tariff))
+    session = msp.cdr(kwh="20", cost="7.00", start=datetime(2026, 10, 12, 8, tzinfo=UTC))
+    before = msp.cdr(kwh="20", cost="7.00", start=datetime(2026, 10, 9, 8, tzinfo=UTC))
+    sessions_rate(session_ids=[session.pk, before.pk])
+    price = price_of(session)
+    assert (price.total_excl_vat.amount, price.total_incl_vat.amount) == (D("11.80"),
+                                                                          D("14.28"))
+    assert price.tariff_version.tariff == tariff and price.cost_excl_vat == D("7.00")
+    assert price.breakdown["retail"]["margin"] == "4.80"
+    before.refresh_from_db()
+    assert before.status == "rating_failed"  # no version of the retail tariff yet
+    assert "no active version" in before.rating_failure_reason
