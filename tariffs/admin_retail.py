@@ -39,6 +39,8 @@ from django.utils.translation import gettext_lazy as _
 
 from emobility.admin_scoping import (
     OperatorScopedAdmin,
+    ReadOnlyInline,
+    ReadOnlyMixin,
     acting_operator_ids,
     money,
     scope_to_acting,
@@ -533,23 +535,11 @@ class SubscriptionSwitchForm(forms.Form):
         self.fields["to_plan"].queryset = plans
 
 
-class AllowanceUsageInline(admin.TabularInline):
+class AllowanceUsageInline(ReadOnlyInline):
     model = AllowanceUsage
-    extra = 0
-    max_num = 0
-    can_delete = False
     fields = ["month", "used_kwh"]
     readonly_fields = fields
     ordering = ["-month"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(RetailSubscription)
@@ -834,7 +824,7 @@ class RetailSubscriptionAdmin(RetailAdmin):
 # --- allowance counters ------------------------------------------------------------------------
 
 @admin.register(AllowanceUsage)
-class AllowanceUsageAdmin(RetailAdmin):
+class AllowanceUsageAdmin(ReadOnlyMixin, RetailAdmin):
     operator_path = "subscription__operator"
     list_display = ["customer", "plan", "month_shown", "used_kwh", "included", "left"]
     list_filter = [("subscription__plan", admin.RelatedOnlyFieldListFilter)]
@@ -846,15 +836,6 @@ class AllowanceUsageAdmin(RetailAdmin):
 
     def get_list_display(self, request):
         return self.list_display  # no operator column: the row's is its subscription's
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description=_("customer"), ordering="subscription__customer__name")
     def customer(self, obj):
