@@ -432,7 +432,7 @@ def rf_candidates(text: str) -> tuple[list[str], list[str]]:
     upper = (text or "").upper()
     valid, invalid = [], []
     for found in re.finditer(r"(?<![A-Z0-9])RF[0-9]{2}", upper):
-        body, position = "", found.end()
+        body, position, cuts = "", found.end(), set()
         while position < len(upper) and len(body) < 21:
             char = upper[position]
             if char.isascii() and char.isalnum():
@@ -440,8 +440,13 @@ def rf_candidates(text: str) -> tuple[list[str], list[str]]:
             elif not (char == " " and position + 1 < len(upper)
                       and upper[position + 1].isascii() and upper[position + 1].isalnum()):
                 break
+            else:
+                cuts.add(len(body))  # a group ends here: the reference may end here too
             position += 1
-        prefixes = [found.group() + body[:size] for size in range(len(body), 0, -1)]
+        cuts.add(len(body))
+        # Only whole groups: a shorter run of characters cut anywhere would have the right check
+        # digits by chance one time in 97 (a wrong reference taken for another one).
+        prefixes = [found.group() + body[:size] for size in sorted(cuts, reverse=True) if size]
         good = [ref for ref in prefixes if rf_valid(ref)]
         if good:
             valid.extend(ref for ref in good if ref not in valid)

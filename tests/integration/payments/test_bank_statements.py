@@ -530,3 +530,25 @@ def test_the_stored_file_cannot_leave_the_upload_folder(shop):
     assert statement.file.name.startswith("bank-statements/")
     stored = statement.file.name.rsplit("/", 1)[1]
     assert stored.startswith("evil_name") and stored.endswith(".csv")
+
+
+def test_a_wrong_reference_is_never_taken_for_a_shorter_one_with_right_digits():
+    """Cut anywhere, some shorter run of a wrong reference has right check digits by chance;
+    references end only where a group (or the text) ends."""
+    from invoicing.selectors import rf_reference
+
+    wrongs_seen = 0
+    for number in range(1, 400):
+        good = rf_reference(f"VNL-INV-2026-{number:06d}")
+        wrong = f"RF{(int(good[2:4]) % 97) + 1:02d}{good[4:]}"
+        if rf_valid(wrong):
+            continue
+        wrongs_seen += 1
+        valid, invalid = rf_candidates(f"ref {wrong} thanks")
+        # never a cut inside the reference as written (the word after it is its own group)
+        assert set(valid) <= {wrong + "THANK"}
+        assert valid or invalid == [wrong + "THANK"]
+        assert rf_candidates(f"ref {wrong}") == ([], [wrong])
+    assert wrongs_seen > 300
+    grouped = " ".join(rf_reference("VNL-INV-2026-000042")[i:i + 4] for i in range(0, 23, 4))
+    assert rf_candidates(f"{grouped} thanks")[0] == [rf_reference("VNL-INV-2026-000042")]
