@@ -182,10 +182,11 @@ def invoice_schedule_payments(*, invoice: Invoice, now: datetime | None = None,
                             .exclude(status=Payment.Status.CANCELLED).order_by("pk")):
                 Payment.objects.filter(pk=payment.pk).update(invoice=invoice)
                 payment.invoice = invoice
-                linked += payment.amount
+                kept = payment.amount - payment.amount_refunded  # what it still pays
+                linked += kept
                 payments.append(payment)
-                if payment.status == Payment.Status.SUCCEEDED:
-                    invoice_apply_payment(invoice=invoice, amount=payment.amount,
+                if payment.status == Payment.Status.SUCCEEDED and kept > 0:
+                    invoice_apply_payment(invoice=invoice, amount=kept,
                                           today=timezone.localdate(now))
         left = invoice.amount_due - linked
         due_on = invoice.due_date or invoice.issue_date

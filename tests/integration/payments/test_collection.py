@@ -467,3 +467,23 @@ def test_a_revoked_method_is_not_revoked_twice_nor_used_for_a_plan(shop):
         method_revoke(method=method)
     with pytest.raises(PaymentError, match="revoked"):
         plan_set(customer=shop.customer, kind="monthly_auto", method=method)
+
+
+def test_a_session_payment_refunded_before_invoicing_counts_only_what_it_kept(shop):
+    from invoicing.services import invoice_draft_for_customer, invoice_issue
+    from tests.integration.invoicing.conftest import OCTOBER, settle_sessions
+
+    card(shop.customer)
+    on_plan(shop.customer, "per_session")
+    settle_sessions(shop, 2, customer=shop.customer)
+    sessions_charge(now=at(ISSUED_ON))
+    first = Payment.objects.filter(purpose="session").order_by("pk").first()
+    payment_refund(payment=first, amount=D("1.00"), reason="Charger was slow")
+    draft = invoice_draft_for_customer(operator=shop.operator, customer=shop.customer,
+                                       period_start=OCTOBER[0], period_end=OCTOBER[1])
+    invoice = invoice_issue(invoice=draft, on=ISSUED_ON)
+    payments = invoice_schedule_payments(invoice=invoice, now=at(ISSUED_ON))
+    invoice.refresh_from_db()
+    assert invoice.amount_paid == D("8.68")  # 9.68 charged, 1.00 given back
+    [rest] = [p for p in payments if p.purpose == "invoice"]
+    assert rest.amount == D("1.00") and rest.due_on == DUE_ON
