@@ -380,6 +380,8 @@ class ChargingSession(TimeStampedModel):
         ]
         indexes = [
             models.Index(fields=["operator", "status", "start"]),
+            # the portal's dashboard: an operator's sessions that started in a period
+            models.Index(fields=["operator", "start"], name="session_operator_start"),
             models.Index(fields=["customer", "start"]),
             models.Index(fields=["evse", "start"]),
             models.Index(fields=["cdr_import", "status"], name="session_import_status",

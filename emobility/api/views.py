@@ -10,6 +10,7 @@ class UnknownEndpointApi(APIView):
 
     authentication_classes = []
     permission_classes = [permissions.AllowAny]
+    schema = None  # not an endpoint: left out of the OpenAPI document
 
     def initial(self, request, *args, **kwargs):
         raise exceptions.NotFound(_("There is no API endpoint at this address."))

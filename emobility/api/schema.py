@@ -1,0 +1,93 @@
+"""The OpenAPI document of ``/api/v1/`` (drf-spectacular; docs/api.md, "OpenAPI schema").
+
+The API's views are plain ``APIView`` classes with nested serializers: ``InputSerializer`` is the
+body of a write, ``FilterSerializer`` the query parameters of a list. ``ApiSchema`` reads them,
+so a new view that follows the pattern is described without annotations; every answer is
+documented as a JSON object and every error with the one error body (``exceptions.py``).
+"""
+
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerFieldExtension,
+)
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import serializers
+
+#: the one error body (``emobility.api.exceptions.error_body``)
+ErrorSerializer = inline_serializer("Error", {
+    "error": inline_serializer("ErrorDetail", {
+        "code": serializers.CharField(),
+        "message": serializers.CharField(),
+        "fields": serializers.DictField(required=False, child=serializers.JSONField()),
+    }),
+})
+
+#: answers every endpoint may give, besides its own
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Invalid input"),
+    401: OpenApiResponse(ErrorSerializer, description="No key or session, or a wrong key"),
+    403: OpenApiResponse(ErrorSerializer, description="Not allowed"),
+    404: OpenApiResponse(ErrorSerializer, description="No such row for your operator"),
+}
+WRITE_ERRORS = {
+    409: OpenApiResponse(ErrorSerializer, description="Conflicts with an earlier request"),
+    413: OpenApiResponse(ErrorSerializer, description="Body too large"),
+    415: OpenApiResponse(ErrorSerializer, description="Unsupported media type"),
+    422: OpenApiResponse(ErrorSerializer, description="Cannot be processed"),
+}
+
+
+class ApiSchema(AutoSchema):
+    """Describes the API's ``APIView`` classes from their nested serializers."""
+
+    def get_request_serializer(self):
+        if self.method in ("GET", "HEAD", "DELETE"):
+            return None
+        return getattr(self.view, "InputSerializer", None) or OpenApiTypes.OBJECT
+
+    def get_response_serializers(self):
+        ok = OpenApiResponse(OpenApiTypes.OBJECT, description="Success")
+        if self.method in ("GET", "HEAD", "DELETE"):
+            return {200: ok, **ERRORS}
+        return {200: ok, 201: ok, 202: ok, **ERRORS, **WRITE_ERRORS}
+
+    def get_serializer_name(self, serializer, direction):
+        # Nested serializers share their names (``InputSerializer``): name them by their view.
+        cls = serializer if isinstance(serializer, type) else type(serializer)
+        return cls.__qualname__.replace("Api.", "").replace(".", "").replace("Serializer", "")
+
+    def get_operation_id(self):
+        operation_id = super().get_operation_id()
+        if self.method == "GET" and not self.path.rstrip("/").endswith("}"):
+            return operation_id.removesuffix("_retrieve") + "_list"
+        return operation_id
+
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        filters = getattr(self.view, "FilterSerializer", None)
+        if self.method == "GET" and filters is not None:
+            parameters.append(filters)
+        return parameters
+
+
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    """``Authorization: Bearer emb_<prefix>_<secret>`` (``authentication.ApiKeyAuthentication``)."""
+
+    target_class = "emobility.api.authentication.ApiKeyAuthentication"
+    name = "apiKey"
+
+    def get_security_definition(self, auto_schema):
+        return {"type": "http", "scheme": "bearer", "bearerFormat": "emb_<prefix>_<secret>",
+                "description": "An operator's API key (docs/api.md, \"Authentication\")."}
+
+
+class AmountFieldScheme(OpenApiSerializerFieldExtension):
+    """An amount: a JSON number or a numeric string (``fields.AmountField``)."""
+
+    target_class = "emobility.api.fields.AmountField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        return {"oneOf": [{"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"},
+                          {"type": "number"}]}
