@@ -38,15 +38,14 @@ from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
 from emobility.admin_scoping import (
-    OperatorScopedAdmin,
+    ActingAdmin,
     ReadOnlyInline,
     ReadOnlyMixin,
-    acting_operator_ids,
     money,
     scope_to_acting,
 )
 from emobility.models import Customer, Operator
-from emobility.selectors import operator_ids_for_user, scope_to_user
+from emobility.selectors import scope_to_user
 from emobility.spreadsheet import spreadsheet_safe
 
 from .models import AllowanceUsage, RetailPlan, RetailSubscription, SessionPrice
@@ -81,41 +80,21 @@ def errors_text(exc: RetailPlanError) -> str:
 
 # --- the base of the retail admins -----------------------------------------------------------
 
-class RetailAdmin(OperatorScopedAdmin):
-    """Operator-scoped; changes only by finance users and managers of the row's operator; the
-    operator column for users of several operators; the admin's own form pages."""
-
-    def get_list_display(self, request):
-        columns = list(super().get_list_display(request))
-        ids = operator_ids_for_user(request.user)
-        if (ids is None or len(ids) > 1) and "operator" not in columns:
-            columns.append("operator")
-        return columns
-
-    def _acts_for(self, request, obj) -> bool:
-        ids = acting_operator_ids(request.user)
-        if ids is None:
-            return True
-        if obj is None:
-            return bool(ids)
-        return obj.operator_id in ids
+class RetailAdmin(ActingAdmin):
+    """Operator-scoped; changes only by finance users and managers of the row's operator (the
+    acting admins' rule); the operator column for users of several operators; the admin's own
+    form pages."""
 
     def has_add_permission(self, request):
-        return super().has_add_permission(request) and self._acts_for(request, None)
+        return super().has_add_permission(request) and self.has_act_permission(request)
 
     def has_change_permission(self, request, obj=None):
-        return super().has_change_permission(request, obj) and self._acts_for(request, obj)
+        return (super().has_change_permission(request, obj)
+                and self.has_act_permission(request, obj))
 
     def has_delete_permission(self, request, obj=None):
-        return super().has_delete_permission(request, obj) and self._acts_for(request, obj)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        related = db_field.related_model
-        if related is Operator or any(f.name == "operator" for f in related._meta.fields):
-            # Only the operators the user acts for: a viewer somewhere cannot pick those rows.
-            kwargs["queryset"] = scope_to_acting(related._default_manager.all(), request.user)
-            return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return (super().has_delete_permission(request, obj)
+                and self.has_act_permission(request, obj))
 
     def formfield_for_manytomany(self, db_field, request, **kwargs):
         related = db_field.related_model
@@ -567,7 +546,7 @@ class RetailSubscriptionAdmin(RetailAdmin):
 
     def has_act_permission(self, request, obj=None):
         return (admin.ModelAdmin.has_change_permission(self, request, obj)
-                and self._acts_for(request, obj))
+                and super().has_act_permission(request, obj))
 
     def has_delete_permission(self, request, obj=None):
         """Only one that has not started and priced nothing: a mistake, not a history."""

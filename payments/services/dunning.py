@@ -79,9 +79,10 @@ def dunning_run(*, today: date | None = None, now: datetime | None = None,
     counts["closed"] += _close_settled(now)
     overdue = (Invoice.objects.filter(kind=Invoice.Kind.INVOICE, status=Invoice.Status.OVERDUE,
                                       amount_due__gt=F("amount_paid"))
-               .select_related("customer").prefetch_related("payments").order_by("pk"))
+               .select_related("customer").prefetch_related("payments", "dunning_case")
+               .order_by("pk"))
     for invoice in overdue:
-        case = DunningCase.objects.filter(invoice=invoice).first()
+        case = getattr(invoice, "dunning_case", None)
         if case is not None and not case.is_open:
             if case.close_reason.lower() != "paid":
                 continue  # closed by hand (an arrangement) or credited: not chased again
@@ -124,9 +125,9 @@ def _advance(*, case_id: int, today: date, now: datetime, render) -> list[str]:
             "invoice", "customer").get(pk=case_id)
         if not case.is_open:
             return []
-        invoice_now = Invoice.objects.get(pk=case.invoice_id)
-        if invoice_now.status in (Invoice.Status.PAID, Invoice.Status.VOID) \
-                or invoice_now.amount_paid >= invoice_now.amount_due:
+        # the invoice as read with the case's lock: paid meanwhile, nothing more to send
+        if case.invoice.status in (Invoice.Status.PAID, Invoice.Status.VOID) \
+                or case.invoice.amount_paid >= case.invoice.amount_due:
             return []  # paid meanwhile: the next run closes the case, no reminder goes out
         config = settings_for(case.operator_id)
         levels = config.dunning_levels

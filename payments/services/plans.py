@@ -17,7 +17,6 @@ from emobility.money import minor_unit
 from invoicing.models import Invoice, InvoiceLine
 from invoicing.selectors import rf_reference, structured_reference
 from invoicing.services import invoice_apply_payment
-from promotions.models import Settlement
 
 from ..models import Payment, PaymentEvent, PaymentMethod, PaymentPlan
 from ..validation import validate_method
@@ -278,7 +277,7 @@ def sessions_charge(*, now: datetime | None = None, operator_id: int | None = No
             status=Payment.Status.CANCELLED)))
         .filter(~Exists(_on_scheduled_invoice(OuterRef("pk"))))
         .filter(Q(operator_id=operator_id) if operator_id else Q())
-        .select_related("customer__payment_plan__method").order_by("pk"))[:limit]
+        .select_related("customer__payment_plan__method", "settlement").order_by("pk"))[:limit]
     counts = {"sessions": 0, "succeeded": 0, "failed": 0, "processing": 0, "errors": 0}
     for session in sessions:
         counts["sessions"] += 1
@@ -288,7 +287,7 @@ def sessions_charge(*, now: datetime | None = None, operator_id: int | None = No
                 or method.status != PaymentMethod.Status.ACTIVE:
             counts["errors"] += 1  # no card: the monthly invoice collects it instead
             continue
-        settlement = Settlement.objects.get(session=session)
+        settlement = session.settlement
         try:
             with transaction.atomic():
                 # the session's invoice, locked as scheduling locks it (invoice, then its
