@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "djmoney",
     "rest_framework",
+    "django_filters",
     "import_export",
     "nested_admin",
     "django_celery_beat",

@@ -3,6 +3,7 @@ from django.urls import path, reverse_lazy
 from django.views.i18n import set_language
 
 from . import views
+from .pages import MODULES
 
 app_name = "portal"
 _login = reverse_lazy("portal:login")
@@ -18,3 +19,6 @@ urlpatterns = [
     path("operator/", views.operator_switch, name="operator_switch"),
     path("language/", set_language, name="set_language"),
 ]
+
+for _module in MODULES:
+    urlpatterns += _module.urlpatterns

@@ -1,9 +1,6 @@
 """The CPO manager portal: log-in, the operator switch and the dashboard (docs/portal.md)."""
 
-from functools import wraps
-
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils import timezone
@@ -11,24 +8,11 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from .access import portal_view
 from .forms import OperatorForm, PeriodForm
 from .selectors import dashboard as dashboard_figures
 from .selectors import last_month
-from .tenancy import current_operator, operator_choose, portal_operators
-
-
-def portal_view(view):
-    """Signed in, with an operator to work for (else a page that says there is none)."""
-
-    @login_required(login_url=reverse_lazy("portal:login"))
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        operator = current_operator(request)
-        if operator is None:
-            return render(request, "portal/no_operator.html", status=403)
-        return view(request, operator, *args, **kwargs)
-
-    return wrapped
+from .tenancy import operator_choose, portal_operators
 
 
 @portal_view

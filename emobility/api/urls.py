@@ -2,6 +2,7 @@
 
 from django.urls import include, path, re_path
 
+from . import network
 from .cdrs import CdrImportApi, CdrImportErrorsApi, CdrImportListApi, CdrsApi
 from .views import UnknownEndpointApi
 
@@ -14,6 +15,8 @@ urlpatterns = [
     path("", include("tariffs.api.urls")),
     path("", include("promotions.api.urls")),
     path("", include("payments.api.urls")),
+    path("", include("invoicing.api.urls")),
+    path("", include(network.urlpatterns)),
     path("cdrs", CdrsApi.as_view(), name="cdrs"),
     path("cdr-imports", CdrImportListApi.as_view(), name="cdr-imports"),
     re_path(rf"^cdr-imports/{_ID}$", CdrImportApi.as_view(), name="cdr-import"),

@@ -1,52 +1,14 @@
 """The portal in a real headless Chromium: log in through the form and see the dashboard's chart
 drawn. A screenshot of each journey's end is kept in test-artifacts/."""
 
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
 from tests.factories import MembershipFactory
 
+from .browser_helpers import screenshot
 from .portal_helpers import priced_operator
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
-
-
-def _chromium() -> str:
-    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(path).exists():
-        pytest.fail("Chromium was not found: install the Debian package `chromium` "
-                    "(.ci/run does) or point CHROMIUM at the browser.", pytrace=False)
-    return path
-
-
-@pytest.fixture
-def page(live_server, monkeypatch):
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
-    # still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=_chromium(), headless=True)
-        context = browser.new_context(viewport={"width": 1280, "height": 1000})
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            browser.close()
-
-
-def _screenshot(page, name: str) -> Path:
-    ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
-    return path
 
 
 def test_log_in_and_see_the_dashboard_chart_drawn(transactional_db, live_server, page):
@@ -78,5 +40,5 @@ def test_log_in_and_see_the_dashboard_chart_drawn(transactional_db, live_server,
         "Chart.getChart(document.getElementById('daily-chart')).data.datasets[0].data"
         ".reduce((a, b) => a + b, 0)") == pytest.approx(12 * 20.5)
     assert "EUR 89.28" in page.locator('[data-figure="revenue-incl"]').inner_text()  # 12 × 7.44
-    shot = _screenshot(page, "portal-dashboard")
+    shot = screenshot(page, "portal-dashboard")
     assert shot.stat().st_size > 10_000

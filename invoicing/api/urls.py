@@ -1,0 +1,3 @@
+"""``/api/v1/`` addresses of the invoicing API (included by ``emobility/api/urls.py``)."""
+
+urlpatterns = []

@@ -1,0 +1,7 @@
+"""Invoices and reimbursement statements, with their PDFs."""
+
+#: this module's addresses, under /portal/ (names in the portal namespace)
+urlpatterns = []
+
+#: entries of the portal's menu: (URL name, label)
+NAV = []

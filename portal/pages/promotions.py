@@ -1,0 +1,7 @@
+"""Coupons, campaigns and wallets."""
+
+#: this module's addresses, under /portal/ (names in the portal namespace)
+urlpatterns = []
+
+#: entries of the portal's menu: (URL name, label)
+NAV = []

@@ -1,0 +1,58 @@
+"""Browser tests' shared parts: the distribution's Chromium, headless, driven by Playwright; a
+screenshot of each journey's end is kept in test-artifacts/ (look at them).
+
+The ``page`` fixture is offered to every functional test by conftest.py. Mark a browser test module
+``pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]``.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
+
+
+def chromium_path() -> str:
+    path = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail("Chromium was not found: install the Debian package `chromium` "
+                    "(.ci/run does) or point CHROMIUM at the browser.", pytrace=False)
+    return path
+
+
+@pytest.fixture
+def page(live_server, monkeypatch):
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+    # still synchronous.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+            browser.close()
+
+
+def screenshot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def log_in(page, live_server, username: str, password: str = "pw") -> None:
+    """Log in through the portal's form and wait for the dashboard."""
+    page.goto(f"{live_server.url}/portal/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{live_server.url}/portal/")
