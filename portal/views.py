@@ -1,6 +1,7 @@
 """The CPO manager portal: log-in, the operator switch and the dashboard (docs/portal.md)."""
 
 from django.contrib.auth import views as auth_views
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
 from django.utils import timezone
@@ -58,8 +59,9 @@ def _charts(figures) -> dict:
 @portal_view
 def operator_switch(request, operator):
     form = OperatorForm(request.POST, operators=portal_operators(request.user))
-    if form.is_valid():
-        operator_choose(request, form.cleaned_data["operator"])
+    if not form.is_valid():
+        raise Http404  # not one of the user's operators (or no operator at all)
+    operator_choose(request, form.cleaned_data["operator"])
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
                                            require_https=request.is_secure()):

@@ -22,5 +22,5 @@ urlpatterns = [
     re_path(rf"^cdr-imports/{_ID}$", CdrImportApi.as_view(), name="cdr-import"),
     re_path(rf"^cdr-imports/{_ID}/errors\.csv$", CdrImportErrorsApi.as_view(),
             name="cdr-import-errors"),
-    re_path(r"^", UnknownEndpointApi.as_view()),
+    re_path(r"^", UnknownEndpointApi.as_view(), name="unknown"),
 ]
