@@ -97,7 +97,7 @@ class Walker:
         self.calls = 0
 
     def fail(self, who, method, url, response, why):
-        body = response.content[:300].decode(errors="replace")
+        body = self.text(response)[:300]
         self.failures.append(f"{who} {method} {url} → {response.status_code}: {why} ({body!r})")
 
     def call(self, client, method, url, *, body=None, query=None, api=False, headers=None):
@@ -112,10 +112,18 @@ class Walker:
             return client.post(url, body or {}, **headers)
         return client.generic(method, url, **headers)
 
-    def leaks(self, response) -> bool:
+    @staticmethod
+    def text(response) -> str:
         if response.get("Content-Type", "").startswith(("application/pdf", "image/")):
-            return False
-        return MARKER in response.content.decode(errors="replace").lower()
+            return ""
+        if not hasattr(response, "isolation_text"):  # a stream is read once
+            content = (b"".join(response.streaming_content) if response.streaming
+                       else response.content)
+            response.isolation_text = content.decode(errors="replace")
+        return response.isolation_text
+
+    def leaks(self, response) -> bool:
+        return MARKER in self.text(response).lower()
 
     def try_case(self, who, client, namespace, name, case, *, api, headers=None):
         url = reverse(f"{namespace}:{name}", kwargs=case.kwargs(self.world) or None)
