@@ -1,9 +1,11 @@
-"""Fields of the tariffs API's input serializers."""
+"""Fields of the tariffs API's input serializers, and tariffs as the API writes them."""
 
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
+
+from tariffs.ocpi_mapping import element_restrictions
 
 #: the longest charging or parking time a quote accepts
 MAX_MINUTES = Decimal(7 * 24 * 60)
@@ -33,3 +35,89 @@ class MinutesField(serializers.DecimalField):
 
     def to_representation(self, value):
         return super().to_representation(Decimal(value) / 60)
+
+
+# --- tariffs as the API shows them -------------------------------------------------------------
+
+def plain(value):
+    """``value`` with every ``Decimal`` as a string without trailing zeros (``0.250000`` →
+    ``"0.25"``): amounts and quantities go out as strings, never as JSON numbers."""
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(item) for item in value]
+    return value
+
+
+def _price(excl: Decimal | None, incl: Decimal | None) -> dict | None:
+    if excl is None:
+        return None
+    return {"excl_vat": plain(excl), "incl_vat": plain(incl)}
+
+
+def component_json(component) -> dict:
+    """A price component (needs ``price_index`` loaded)."""
+    index = component.price_index
+    return {
+        "type": component.type,
+        "price": plain(component.price),
+        "vat": plain(component.vat),
+        "step_size": component.step_size,
+        "price_index": None if index is None else {
+            "code": index.code,
+            "markup_abs": plain(component.index_markup_abs),
+            "markup_pct": plain(component.index_markup_pct),
+            "floor": plain(component.index_floor),
+            "cap": plain(component.index_cap),
+        },
+    }
+
+
+def element_json(element) -> dict:
+    """A tariff element with its restrictions (as OCPI names them) and price components."""
+    return {
+        "position": element.position,
+        "restrictions": plain(element_restrictions(element)),
+        "price_components": [component_json(c) for c in element.components.all()],
+    }
+
+
+def version_json(version) -> dict:
+    """A tariff version with its elements (prefetched, in order)."""
+    return {
+        "number": version.number,
+        "status": version.status,
+        "valid_from": version.valid_from,
+        "valid_to": version.valid_to,
+        "min_price": _price(version.min_price_excl_vat, version.min_price_incl_vat),
+        "max_price": _price(version.max_price_excl_vat, version.max_price_incl_vat),
+        "tariff_alt_text": plain(version.tariff_alt_text or []),
+        "tariff_alt_url": version.tariff_alt_url or None,
+        "note": version.note,
+        "activated_at": version.activated_at,
+        "elements": [element_json(element) for element in version.elements.all()],
+    }
+
+
+def version_summary(version) -> dict | None:
+    if version is None:
+        return None
+    return {"number": version.number, "status": version.status,
+            "valid_from": version.valid_from, "valid_to": version.valid_to}
+
+
+def tariff_json(tariff, in_force) -> dict:
+    """A tariff (``versions``: its versions, prefetched) and the version ``in_force`` now."""
+    return {
+        "id": tariff.pk,
+        "code": tariff.code,
+        "name": tariff.name,
+        "currency": str(tariff.currency),
+        "type": tariff.type or None,
+        "in_force": version_summary(in_force),
+        "versions": len(tariff.versions.all()),
+        "created_at": tariff.created_at,
+        "updated_at": tariff.updated_at,
+    }
