@@ -1,3 +1,5 @@
 """``/api/v1/`` addresses of the invoicing API (included by ``emobility/api/urls.py``)."""
 
-urlpatterns = []
+from . import views
+
+urlpatterns = [*views.urlpatterns]
