@@ -21,7 +21,12 @@ from django.utils.translation import ngettext
 
 from .admin_import_export import SessionImportExportMixin
 from .admin_scoping import OperatorScopedAdmin
-from .cdrs.jobs import cdr_import_create, cdr_import_resume, cdr_import_stalled_ids
+from .cdrs.jobs import (
+    cdr_import_create,
+    cdr_import_progress,
+    cdr_import_resume,
+    cdr_import_stalled_ids,
+)
 from .cdrs.profiles import PROFILES
 from .cdrs.reader import ImportFileError
 from .models import (
@@ -367,17 +372,6 @@ class CdrImportStatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-def import_progress(job: CdrImport) -> dict:
-    """What the progress bar of an import shows (the JSON of its progress view)."""
-    return {
-        "id": job.pk, "status": job.status, "status_label": str(job.get_status_display()),
-        "finished": job.status in CdrImport.FINISHED, "progress": job.progress,
-        "rows": job.rows, "imported": job.imported, "duplicates": job.duplicates,
-        "conflicts": job.conflicts, "errors": job.errors, "rated": job.rated,
-        "rating_failed": job.rating_failed, "message": job.message,
-    }
-
-
 @admin.register(CdrImport)
 class CdrImportAdmin(OperatorScopedAdmin):
     """CDR files uploaded for import: the upload form, each job's live progress, counts,
@@ -476,7 +470,7 @@ class CdrImportAdmin(OperatorScopedAdmin):
 
     def progress_view(self, request, pk):
         # admin_view() marks it never cached (no-store), so every poll sees the job as it is.
-        return JsonResponse(import_progress(self._visible_job(request, pk)))
+        return JsonResponse(cdr_import_progress(self._visible_job(request, pk)))
 
     def file_view(self, request, pk):
         job = self._visible_job(request, pk)

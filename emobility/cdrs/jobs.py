@@ -517,6 +517,18 @@ def cdr_import_write_report(job: CdrImport) -> None:
     _update(job.pk, error_report=job.error_report.name)
 
 
+def cdr_import_progress(job: CdrImport) -> dict:
+    """What the progress bar of an import shows: the admin's progress JSON and the portal's
+    progress partial."""
+    return {
+        "id": job.pk, "status": job.status, "status_label": str(job.get_status_display()),
+        "finished": job.status in CdrImport.FINISHED, "progress": job.progress,
+        "rows": job.rows, "imported": job.imported, "duplicates": job.duplicates,
+        "conflicts": job.conflicts, "errors": job.errors, "rated": job.rated,
+        "rating_failed": job.rating_failed, "message": job.message,
+    }
+
+
 def cdr_import_summary(job: CdrImport) -> dict:
     """The counts as the command line prints them."""
     return {"rows": job.rows, "imported": job.imported, "duplicates": job.duplicates,
