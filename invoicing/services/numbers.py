@@ -3,7 +3,8 @@
 A number is given only when a document is issued, inside the issuing transaction: the series'
 counter row for the year is locked (``SELECT ... FOR UPDATE``), incremented and used. Two
 documents issued at once wait for each other on that row; a transaction that fails after taking
-a number rolls the counter back with it, so no number is lost.
+a number rolls the counter back with it, so no number is lost. The series row is locked first
+(then the counter), so a prefix change waits for the numbers being taken and they for it.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def number_take(*, series: NumberSeries, on: date) -> str:
     transaction that issues the document."""
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("Take a number inside the transaction that issues the document.")
+    # The series is read again under its lock: a prefix or format changed meanwhile (portal
+    # settings, which lock the series, then its counters) is the one the number gets.
+    series = NumberSeries.objects.select_for_update().get(pk=series.pk)
     yearly = "{year" in series.format
     year = on.year if yearly else 0
     if not SeriesCounter.objects.filter(series=series, year=year).exists():

@@ -206,3 +206,49 @@ def test_two_runs_of_one_period_at_once_invoice_each_customer_once(tshop):
     assert sorted(invoices.values_list("number", flat=True)) == [
         f"{prefix}{n:06d}" for n in range(1, 11)]
     assert ChargingSession.objects.exclude(status="invoiced").count() == 0
+
+
+@pytest.mark.xdist_group("invoicing-concurrency")
+def test_a_number_taken_while_the_prefix_changes_gets_the_new_prefix(tshop):
+    """The portal's settings change a prefix under the series' lock; an invoice issued at that
+    moment waits and is numbered with the new prefix (the series is read again under the lock)."""
+    from invoicing.models import NumberSeries
+
+    settle_sessions(tshop, 1)
+    draft = invoice_draft_for_customer(operator=tshop.operator, customer=tshop.customer,
+                                       period_start=OCTOBER[0], period_end=OCTOBER[1])
+    locked, release, issued, errors = threading.Event(), threading.Event(), [], []
+
+    def change_prefix():
+        try:
+            with transaction.atomic():
+                series = NumberSeries.objects.select_for_update().get(pk=draft.series_id)
+                locked.set()
+                release.wait(timeout=30)
+                series.prefix = "NEW-"
+                series.save(update_fields=["prefix"])
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def issue():
+        try:
+            issued.append(invoice_issue(invoice=draft, on=date(2026, 11, 1)))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    changer = threading.Thread(target=change_prefix)
+    changer.start()
+    assert locked.wait(timeout=30)
+    issuer = threading.Thread(target=issue)
+    issuer.start()
+    issuer.join(timeout=0.5)
+    assert not issued  # waiting for the series
+    release.set()
+    changer.join(timeout=30)
+    issuer.join(timeout=30)
+    assert not errors, errors
+    assert issued[0].number == "NEW-2026-000001"
