@@ -1,6 +1,7 @@
 """The CPO manager portal (/portal/): log-in with lock-out, log-out, password change, the operator
 switch and the dashboard's figures."""
 
+import sqlite3
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -10,9 +11,10 @@ from django.db.models import Sum
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from portal.selectors import last_month
+from portal.selectors import Period, SessionLocalDay, _sqlite_local_date, last_month
 from tests.factories import MembershipFactory, OperatorFactory, SessionFactory, UserFactory
 
+from .dashboard_helpers import AMSTERDAM, NEW_YORK, sessions_at, zoned_evses, zoned_operator
 from .portal_helpers import add_sessions, current_prices, priced_operator
 
 pytestmark = pytest.mark.django_db
@@ -185,7 +187,7 @@ def test_an_operators_user_never_sees_another_operators_figures(client, network)
     assert "Bravo" not in html and "Operator Alpha" in html
     b = network["b"]
     response = client.post(reverse("portal:operator_switch"), {"operator": b.pk})
-    assert response.status_code == 302
+    assert response.status_code == 404
     figures, html = _figures(client)
     assert figures["totals"]["sessions"] == 3 and "Bravo" not in html
     session = client.session
@@ -280,3 +282,217 @@ def test_pages_carry_labels_a_skip_link_and_no_external_scripts(client, network)
     assert '<label for="language-switch">' in html
     assert "/static/vendor/htmx.min.js" in html and "/static/vendor/chart.umd.min.js" in html
     assert "https://" not in html and "http://" not in html
+
+
+# --- local days: each session counts on the day of its start in its location's time zone ------
+# Until December 2026 the dashboard counted whole days in UTC; the tests below fail on that rule.
+
+def _dashboard(client, first, last):
+    response = client.get(DASHBOARD, {"first": first, "last": last})
+    assert response.status_code == 200, response.content.decode()
+    return response.context["figures"]
+
+
+def _by_day(figures):
+    return {row["day"].isoformat(): (row["sessions"], row["kwh"], row["revenue_incl_vat"])
+            for row in figures["days"]}
+
+
+@pytest.fixture
+def two_zones():
+    operator, manager, evses = zoned_operator("Alpha")
+    amsterdam = sessions_at(evses[AMSTERDAM],
+                            "2026-09-30T22:30",  # 1 Oct 00:30 CEST (UTC: 30 September)
+                            "2026-10-15T12:00",  # 15 Oct 14:00 CEST (the same day either way)
+                            "2026-10-31T23:30")  # 1 Nov 00:30 CET (UTC: 31 October)
+    new_york = sessions_at(evses[NEW_YORK],
+                           "2026-10-01T02:00",  # 30 Sep 22:00 EDT (UTC: 1 October)
+                           "2026-11-01T03:30",  # 31 Oct 23:30 EDT (UTC: 1 November)
+                           energy=Decimal("20.0000"))
+    return {"operator": operator, "manager": manager, "amsterdam": amsterdam,
+            "new_york": new_york}
+
+
+def test_sessions_around_midnight_count_on_their_locations_local_day(client, two_zones):
+    """Amsterdam (UTC+1/+2) and New York (UTC−4) sessions near midnight: the UTC rule put each
+    of them on the other side of a month's end."""
+    client.force_login(two_zones["manager"])
+    october = _dashboard(client, "2026-10-01", "2026-10-31")
+    totals = october["totals"]
+    # Amsterdam 30 Sep 22:30 UTC and 15 Oct, New York 1 Nov 03:30 UTC
+    assert totals["sessions"] == 3
+    assert totals["kwh"] == Decimal("40")
+    assert totals["revenue_incl_vat"] == Decimal("14.52")  # 3.63 + 3.63 + 7.26, exact
+    assert totals["revenue_excl_vat"] == Decimal("12.00")
+    assert totals["price_per_kwh"] == Decimal("0.3630")
+    days = _by_day(october)
+    assert days["2026-10-01"] == (1, Decimal("10"), Decimal("3.63"))  # UTC: New York's 20 kWh
+    assert days["2026-10-31"] == (1, Decimal("20"), Decimal("7.26"))  # UTC: Amsterdam's 10 kWh
+    assert days["2026-10-15"][0] == 1
+    assert sum(n for n, _, _ in days.values()) == 3
+    assert {row["location"]: row["sessions"] for row in october["locations"]} == {
+        "Alpha Europe/Amsterdam": 2, "Alpha America/New_York": 1}
+    last_day = _dashboard(client, "2026-10-31", "2026-10-31")["totals"]
+    assert (last_day["sessions"], last_day["kwh"]) == (1, Decimal("20"))  # New York's only
+    september = _dashboard(client, "2026-09-30", "2026-09-30")
+    assert (september["totals"]["sessions"], september["totals"]["kwh"]) == (1, Decimal("20"))
+    november = _dashboard(client, "2026-11-01", "2026-11-01")
+    assert (november["totals"]["sessions"], november["totals"]["kwh"]) == (1, Decimal("10"))
+    assert november["stations"][0]["station"] == "Alpha-CP-1"  # Amsterdam's
+
+
+def test_a_location_of_the_earliest_and_of_the_latest_time_zone_is_counted(client, db):
+    """UTC+14 and UTC−12: a local day begins 14 hours before its UTC midnight and ends 12 hours
+    after the next one; the prefilter on the start must keep both."""
+    _, manager, evses = zoned_operator("Alpha", ("Pacific/Kiritimati", "Etc/GMT+12"))
+    sessions_at(evses["Pacific/Kiritimati"],
+                "2026-09-30T09:59",  # 30 Sep 23:59 local
+                "2026-09-30T10:00",  # 1 Oct 00:00 local
+                "2026-10-31T09:59",  # 31 Oct 23:59 local
+                "2026-10-31T10:00")  # 1 Nov 00:00 local
+    sessions_at(evses["Etc/GMT+12"],
+                "2026-10-01T11:59",  # 30 Sep 23:59 local
+                "2026-10-01T12:00",  # 1 Oct 00:00 local
+                "2026-11-01T11:59",  # 31 Oct 23:59 local
+                "2026-11-01T12:00",  # 1 Nov 00:00 local
+                energy=Decimal("20.0000"))
+    client.force_login(manager)
+    october = _dashboard(client, "2026-10-01", "2026-10-31")
+    assert october["totals"]["sessions"] == 4
+    assert october["totals"]["kwh"] == Decimal("60")
+    days = _by_day(october)
+    assert days["2026-10-01"][:2] == (2, Decimal("30"))
+    assert days["2026-10-31"][:2] == (2, Decimal("30"))
+
+
+def test_daylight_saving_days_in_europe_have_23_and_25_hours(client, db):
+    _, manager, evses = zoned_operator("Alpha", (AMSTERDAM,))
+    sessions_at(evses[AMSTERDAM],
+                "2026-03-28T22:30",  # 28 Mar 23:30 CET
+                "2026-03-28T23:30",  # 29 Mar 00:30 CET
+                "2026-03-29T21:30",  # 29 Mar 23:30 CEST: the day had 23 hours
+                "2026-03-29T22:30",  # 30 Mar 00:30 CEST
+                "2026-10-24T21:30",  # 24 Oct 23:30 CEST
+                "2026-10-24T22:30",  # 25 Oct 00:30 CEST
+                "2026-10-25T00:30",  # 25 Oct 02:30 CEST
+                "2026-10-25T01:30",  # 25 Oct 02:30 CET, the same hour again
+                "2026-10-25T22:30",  # 25 Oct 23:30 CET: the day had 25 hours
+                "2026-10-25T23:30")  # 26 Oct 00:30 CET
+    client.force_login(manager)
+    march = _by_day(_dashboard(client, "2026-03-28", "2026-03-30"))
+    assert {day: row[0] for day, row in march.items()} == {
+        "2026-03-28": 1, "2026-03-29": 2, "2026-03-30": 1}  # UTC: 2, 2, 0
+    assert march["2026-03-29"][2] == Decimal("7.26")
+    assert _dashboard(client, "2026-03-29", "2026-03-29")["totals"]["sessions"] == 2
+    october = _by_day(_dashboard(client, "2026-10-24", "2026-10-26"))
+    assert {day: row[0] for day, row in october.items()} == {
+        "2026-10-24": 1, "2026-10-25": 4, "2026-10-26": 1}  # UTC: 2, 4, 0
+    one_day = _dashboard(client, "2026-10-25", "2026-10-25")["totals"]
+    assert (one_day["sessions"], one_day["kwh"], one_day["revenue_incl_vat"]) == (
+        4, Decimal("40"), Decimal("14.52"))
+
+
+def test_many_time_zones_take_the_same_four_aggregate_queries(client, db):
+    zones = (AMSTERDAM, NEW_YORK, "Asia/Tokyo", "Australia/Sydney", "America/Los_Angeles",
+             "Asia/Kolkata", "Pacific/Chatham")
+    operator, manager, evses = zoned_operator("Alpha", zones[:1])
+    sessions_at(evses[AMSTERDAM], "2026-10-10T12:00")
+    client.force_login(manager)
+    client.get(DASHBOARD, OCTOBER)  # the session and the user are warm from here on
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            figures = _dashboard(client, "2026-10-01", "2026-10-31")
+        sessions_queries = [q["sql"] for q in queries.captured_queries
+                            if 'FROM "emobility_chargingsession"' in q["sql"]]
+        return len(queries), sessions_queries, figures
+
+    few, sessions_queries, figures = count()
+    assert figures["totals"]["sessions"] == 1
+    assert len(sessions_queries) == 4
+    for evse in zoned_evses(operator, "Alpha", zones[1:], first=2).values():
+        sessions_at(evse, *[f"2026-10-{day:02d}T23:30" for day in range(1, 31)])
+    many, sessions_queries, figures = count()
+    assert figures["totals"]["sessions"] == 1 + 6 * 30
+    assert many == few and len(sessions_queries) == 4
+    for sql in sessions_queries:  # the indexed start first, then the exact local day
+        assert '"emobility_chargingsession"."start" >=' in sql
+        assert '"emobility_chargingsession"."start" <' in sql
+        assert ("timezone(" if connection.vendor == "postgresql"
+                else SessionLocalDay.sqlite_function) in sql
+
+
+def test_the_prefilter_window_is_the_period_widened_by_fourteen_hours():
+    period = Period(date(2026, 10, 1), date(2026, 10, 31))
+    assert period.utc_window() == (datetime(2026, 9, 30, 10, tzinfo=UTC),
+                                   datetime(2026, 11, 1, 14, tzinfo=UTC))
+    assert len(period.days()) == 31
+    earliest = Period(date.min, date(1, 1, 2)).utc_window()
+    assert earliest[0] == datetime.min.replace(tzinfo=UTC)
+    latest = Period(date(9999, 12, 1), date.max).utc_window()
+    assert latest[1] == datetime.max.replace(tzinfo=UTC)
+
+
+def test_the_sqlite_fallback_gives_the_local_day_too():
+    """The demo runs on SQLite, which has no time zones: the dashboard registers a function
+    on the connection. Checked here on an SQLite database of its own."""
+    database = sqlite3.connect(":memory:")
+    database.create_function(SessionLocalDay.sqlite_function, 2, _sqlite_local_date(UTC),
+                             deterministic=True)
+    cases = [("2026-10-31 23:30:00", AMSTERDAM, "2026-11-01"),
+             ("2026-11-01 03:30:00", NEW_YORK, "2026-10-31"),
+             ("2026-03-29 21:30:00.250000", AMSTERDAM, "2026-03-29"),
+             ("2026-10-25 22:30:00", AMSTERDAM, "2026-10-25"),
+             ("2026-10-01 11:59:00", "Etc/GMT+12", "2026-09-30"),  # UTC−12, not +12
+             ("2026-09-30 10:00:00", "Pacific/Kiritimati", "2026-10-01"),
+             ("0001-01-01 00:00:00", NEW_YORK, "0001-01-01"),  # before year 1: its UTC day
+             (None, AMSTERDAM, None)]
+    for instant, zone, day in cases:
+        found = database.execute(f"SELECT {SessionLocalDay.sqlite_function}(?, ?)",
+                                 (instant, zone)).fetchone()[0]
+        assert found == day, (instant, zone)
+    database.close()
+
+
+@pytest.mark.parametrize("params", [
+    {"first": "2026-10-01\x00", "last": "2026-10-31"},
+    {"first": "2026-10-01", "last": "\x00"},
+    {"first": "99999999-01-01", "last": "2026-10-31"},
+    {"first": "2026-10-01", "last": "9" * 5000},
+    {"first": "2026-13-01", "last": "2026-10-31"},
+    {"first": ["2026-10-01", "2026-10-02"], "last": "<script>alert(1)</script>"},
+])
+def test_hostile_periods_are_refused_without_an_error(client, two_zones, params):
+    client.force_login(two_zones["manager"])
+    response = client.get(DASHBOARD, params)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert 'role="alert"' in html and "<script>alert(1)" not in html
+    assert response.context["figures"] is None
+
+
+@pytest.mark.parametrize(("first", "last"), [("0001-01-01", "0001-01-31"),
+                                             ("9999-12-01", "9999-12-31")])
+def test_periods_at_the_ends_of_the_calendar_show_no_sessions(client, two_zones, first, last):
+    client.force_login(two_zones["manager"])
+    figures = _dashboard(client, first, last)
+    assert figures["totals"]["sessions"] == 0 and len(figures["days"]) == 31
+
+
+def test_another_operators_sessions_in_the_same_time_zones_are_not_counted(client, two_zones):
+    _, _, evses = zoned_operator("Bravo")
+    sessions_at(evses[AMSTERDAM], "2026-09-30T22:30", "2026-10-15T12:00")
+    sessions_at(evses[NEW_YORK], "2026-11-01T03:30")
+    client.force_login(two_zones["manager"])
+    response = client.get(DASHBOARD, {"first": "2026-10-01", "last": "2026-10-31"})
+    figures = response.context["figures"]
+    assert figures["totals"]["sessions"] == 3
+    assert sum(row["sessions"] for row in figures["days"]) == 3
+    assert "bravo" not in response.content.decode().lower()
+
+
+def test_the_page_says_days_are_local_to_each_location(client, two_zones):
+    client.force_login(two_zones["manager"])
+    html = client.get(DASHBOARD, OCTOBER).content.decode()
+    assert "location&#x27;s time zone" in html or "location's time zone" in html
+    assert "UTC" not in html
