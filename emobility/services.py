@@ -7,8 +7,9 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from .models import ApiKey, ChargingSession, Membership, Operator
+from .models import ApiKey, ChargingSession, Customer, Membership, Operator, Token
 
 
 class InvalidTransition(ValidationError):
@@ -91,3 +92,65 @@ def api_key_mark_used(*, api_key: ApiKey, at: datetime | None = None) -> None:
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=at - API_KEY_USAGE_RESOLUTION)
     ).update(last_used_at=at)
     api_key.last_used_at = at
+
+
+class DuplicateKey(Exception):
+    """The operator has a row with this key (a customer's reference, a token's uid) already."""
+
+    def __init__(self, message: str, code: str):
+        super().__init__(message)
+        self.message, self.code = message, code
+
+
+def _insert_unique(row, *, duplicate: DuplicateKey):
+    """Validate ``row`` as the model does (``ValidationError``), then insert it; a row with the
+    same key (checked first, and again by the database's constraint for a request racing this
+    one) raises ``duplicate``."""
+    row.full_clean(validate_unique=False, validate_constraints=False)
+    try:
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        raise duplicate from None
+    return row
+
+
+def _update(row, data: dict):
+    for name, value in data.items():
+        setattr(row, name, value)
+    row.full_clean(validate_unique=False, validate_constraints=False)
+    row.save(update_fields=[*data, "updated_at"])
+    return row
+
+
+def customer_create(*, operator: Operator, data: dict) -> Customer:
+    """A new customer of ``operator`` (``data``: the model's fields, validated)."""
+    duplicate = DuplicateKey(_("You have a customer with this reference already."),
+                             code="duplicate_reference")
+    if Customer.objects.filter(operator=operator, reference=data["reference"]).exists():
+        raise duplicate
+    return _insert_unique(Customer(operator=operator, **data), duplicate=duplicate)
+
+
+def customer_update(*, customer: Customer, data: dict) -> Customer:
+    """``customer`` with ``data`` changed (its reference is never changed)."""
+    return _update(customer, {k: v for k, v in data.items() if k != "reference"})
+
+
+def token_create(*, operator: Operator, data: dict) -> Token:
+    """A new token of ``operator`` (``data["customer"]``: one of its customers, or ``None``)."""
+    customer = data.get("customer")
+    if customer is not None and customer.operator_id != operator.pk:
+        raise ValidationError({"customer": _("This customer is not one of yours.")})
+    duplicate = DuplicateKey(_("You have a token with this uid already."), code="duplicate_uid")
+    if Token.objects.filter(operator=operator, uid=data["uid"]).exists():
+        raise duplicate
+    return _insert_unique(Token(operator=operator, **data), duplicate=duplicate)
+
+
+def token_update(*, token: Token, data: dict) -> Token:
+    """``token`` with ``data`` changed (its uid is never changed)."""
+    customer = data.get("customer")
+    if customer is not None and customer.operator_id != token.operator_id:
+        raise ValidationError({"customer": _("This customer is not one of yours.")})
+    return _update(token, {k: v for k, v in data.items() if k != "uid"})

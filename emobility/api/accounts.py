@@ -16,7 +16,6 @@ import re
 import django_filters
 import moneyed
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.urls import re_path
 from django.utils.translation import gettext as _
@@ -26,7 +25,14 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from emobility.models import Customer, Operator, Token
+from emobility.models import Customer, Token
+from emobility.services import (
+    DuplicateKey,
+    customer_create,
+    customer_update,
+    token_create,
+    token_update,
+)
 
 from .exceptions import Conflict
 from .fields import PatternField, TextField
@@ -49,58 +55,12 @@ def _length(model, field: str) -> int:
     return model._meta.get_field(field).max_length
 
 
-# --- services: writes of customers and tokens --------------------------------------------------
-
-class Duplicate(Conflict):
-    """The operator has a customer (token) with this reference (uid) already."""
-
-
-def _save_new(row, *, duplicate: Duplicate):
-    """Validate ``row`` as the model does (400), then insert it; a row with the same key
-    (checked first, and again by the database's constraint for a request racing this one)
-    answers 409."""
-    row.full_clean(validate_unique=False, validate_constraints=False)
+def _unique(create, **kwargs):
+    """``create(**kwargs)``; a customer (token) the operator has already answers 409."""
     try:
-        with transaction.atomic():
-            row.save()
-    except IntegrityError:
-        raise duplicate from None
-    return row
-
-
-def customer_create(*, operator: Operator, data: dict) -> Customer:
-    """A new customer of ``operator`` (``data``: the model's fields, validated)."""
-    duplicate = Duplicate(_("You have a customer with this reference already."),
-                          code="duplicate_reference")
-    if Customer.objects.filter(operator=operator, reference=data["reference"]).exists():
-        raise duplicate
-    return _save_new(Customer(operator=operator, **data), duplicate=duplicate)
-
-
-def customer_update(*, customer: Customer, data: dict) -> Customer:
-    """``customer`` with ``data`` changed (its reference is never changed)."""
-    for name, value in data.items():
-        setattr(customer, name, value)
-    customer.full_clean(validate_unique=False, validate_constraints=False)
-    customer.save(update_fields=[*data, "updated_at"])
-    return customer
-
-
-def token_create(*, operator: Operator, data: dict) -> Token:
-    """A new token of ``operator`` (``data["customer"]``: one of its customers, or ``None``)."""
-    duplicate = Duplicate(_("You have a token with this uid already."), code="duplicate_uid")
-    if Token.objects.filter(operator=operator, uid=data["uid"]).exists():
-        raise duplicate
-    return _save_new(Token(operator=operator, **data), duplicate=duplicate)
-
-
-def token_update(*, token: Token, data: dict) -> Token:
-    """``token`` with ``data`` changed (its uid is never changed)."""
-    for name, value in data.items():
-        setattr(token, name, value)
-    token.full_clean(validate_unique=False, validate_constraints=False)
-    token.save(update_fields=[*data, "updated_at"])
-    return token
+        return create(**kwargs)
+    except DuplicateKey as exc:
+        raise Conflict(exc.message, code=exc.code) from None
 
 
 # --- customers ---------------------------------------------------------------------------------
@@ -205,7 +165,7 @@ class CustomerListApi(ListApi):
         data, operator = request_input(request, self.InputSerializer)
         data.pop("operator", None)
         data.setdefault("currency", str(operator.default_currency))
-        customer = customer_create(operator=operator, data=data)
+        customer = _unique(customer_create, operator=operator, data=data)
         return Response(_customer_json(operator, customer), status=status.HTTP_201_CREATED)
 
 
@@ -315,7 +275,7 @@ class TokenListApi(ListApi):
         data, operator = request_input(request, self.InputSerializer)
         data.pop("operator", None)
         data["customer"] = _customer_of_body(operator, data.get("customer"))
-        token = token_create(operator=operator, data=data)
+        token = _unique(token_create, operator=operator, data=data)
         return Response(token_json(_token_or_404(operator, token.uid)),
                         status=status.HTTP_201_CREATED)
 
