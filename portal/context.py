@@ -24,5 +24,19 @@ def _nav(match) -> list[dict]:
     for module in MODULES:
         for name, label in module.NAV:
             items.append({"url": reverse(f"portal:{name}"), "label": label,
-                          "current": match.url_name == name})
+                          "current": False})
+    entries = [n for m in MODULES for n, _label in m.NAV]
+    current = next((n for n in entries if _within(match.url_name, n)), None)
+    if current is None:  # another page of an area: its first entry (wallets → coupons)
+        current = next((m.NAV[0][0] for m in MODULES if m.NAV and any(
+            p.name == match.url_name for p in m.urlpatterns)), None)
+    for item, name in zip(items[1:], entries, strict=True):
+        item["current"] = name == current
     return items
+
+
+def _within(page: str, entry: str) -> bool:
+    """Whether the page ``page`` belongs to the menu entry ``entry``: the list itself, one of
+    its rows (``sessions`` → ``session``) or a page under either (``tariff_builder``)."""
+    one = entry[:-1] if entry.endswith("s") else entry
+    return page in (entry, one) or page.startswith((f"{entry}_", f"{one}_"))

@@ -53,3 +53,31 @@
 
   htmx.onLoad(draw);
 })();
+
+/* The compact menu on phones: the button folds and unfolds the menu (a disclosure: Enter or
+   Space on the button, Escape closes it and returns to the button). Without script the menu
+   stays open; from 48rem the CSS always shows it. */
+(function () {
+  "use strict";
+  var toggle = document.querySelector("[data-menu-toggle]");
+  var menu = toggle && document.getElementById(toggle.getAttribute("aria-controls"));
+  if (!menu) { return; }
+
+  function show(open) {
+    toggle.setAttribute("aria-expanded", open ? "true" : "false");
+    menu.classList.toggle("is-folded", !open);
+  }
+
+  toggle.hidden = false;
+  show(false);
+  toggle.addEventListener("click", function () {
+    show(toggle.getAttribute("aria-expanded") !== "true");
+  });
+  menu.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && toggle.getAttribute("aria-expanded") === "true"
+        && toggle.offsetParent !== null) {
+      show(false);
+      toggle.focus();
+    }
+  });
+})();

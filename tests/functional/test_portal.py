@@ -496,3 +496,21 @@ def test_the_page_says_days_are_local_to_each_location(client, two_zones):
     html = client.get(DASHBOARD, OCTOBER).content.decode()
     assert "location&#x27;s time zone" in html or "location's time zone" in html
     assert "UTC" not in html
+
+
+@pytest.mark.parametrize(("page", "kwargs", "entry"), [
+    ("sessions", {}, "Sessions"),
+    ("session", {"pk": 1}, "Sessions"),
+    ("tariff_builder", {"pk": 1}, "Tariffs"),
+    ("wallets", {}, "Coupons and wallets"),
+    ("dunning_case", {"pk": 1}, "Dunning"),
+    ("statements", {}, "Statements"),
+])
+def test_the_menu_marks_the_area_of_the_page(page, kwargs, entry):
+    from django.urls import resolve
+
+    from portal.context import _nav
+
+    match = resolve(reverse(f"portal:{page}", kwargs=kwargs))
+    marked = [str(item["label"]) for item in _nav(match) if item["current"]]
+    assert marked == [entry]
