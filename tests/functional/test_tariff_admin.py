@@ -43,7 +43,11 @@ def rated():
         version = TariffVersionFactory(tariff=tariff, energy_price=Decimal("0.30"))
         TariffAssignment.objects.create(operator=operator, tariff=tariff, level="network",
                                         valid_from=datetime(2020, 1, 1, tzinfo=UTC))
-        session = SessionFactory(evse=evse, external_id=f"CDR-{name.upper()}-1")
+        # a fixed October start (summer time): the factory's sequence moves with the tests run
+        # before in the same process
+        session = SessionFactory(evse=evse, external_id=f"CDR-{name.upper()}-1",
+                                 start=datetime(2026, 10, 10, 8, tzinfo=UTC),
+                                 end=datetime(2026, 10, 10, 10, tzinfo=UTC))
         sessions_rate(session_ids=[session.pk])
         out[name] = {"operator": operator, "session": session, "version": version}
     out["user"] = MembershipFactory(operator=out["a"]["operator"], role="finance").user
