@@ -20,6 +20,8 @@ from django.db import transaction
 from django.http import FileResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
@@ -55,6 +57,7 @@ from .exceptions import PayloadTooLarge, error_body
 from .fields import PatternField
 from .parsers import BoundedMultiPartParser
 from .permissions import ActsForAnOperator, MayWrite
+from .schema import ERRORS
 from .tenancy import SLUG_RE, request_operator
 
 logger = logging.getLogger(__name__)
@@ -300,6 +303,9 @@ class CdrImportErrorsApi(APIView):
         # The report is CSV whatever the client accepts; errors are JSON.
         return super().perform_content_negotiation(request, force=True)
 
+    @extend_schema(operation_id="cdr_imports_errors_retrieve", responses={
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The error report"),
+        **{(code, "application/json"): answer for code, answer in ERRORS.items()}})
     def get(self, request, pk):
         job = _job_or_404(request, pk)
         if not job.error_report:

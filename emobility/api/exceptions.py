@@ -6,6 +6,7 @@ each offending input field to its messages.
 """
 
 import logging
+import re
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -52,20 +53,31 @@ CODES = {
 }
 
 
+#: characters no UTF-8 text holds: lone surrogates, which a JSON body can carry as escapes
+#: (``"\ud800"``). An error that echoes input shows U+FFFD instead: the JSON renderer could not
+#: write the answer (a 500 instead of the 400 meant).
+_NOT_UTF8 = re.compile("[\ud800-\udfff]")
+
+
+def _text(value) -> str:
+    return _NOT_UTF8.sub("\ufffd", str(value))
+
+
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
-    error = {"code": code, "message": message}
+    error = {"code": _text(code), "message": _text(message)}
     if fields is not None:
         error["fields"] = fields
     return {"error": error}
 
 
 def _messages(detail):
-    """DRF's nested ``ErrorDetail`` structure as plain strings (same shape)."""
+    """DRF's nested ``ErrorDetail`` structure as plain strings (same shape; lone surrogates as
+    U+FFFD)."""
     if isinstance(detail, dict):
-        return {str(key): _messages(value) for key, value in detail.items()}
+        return {_text(key): _messages(value) for key, value in detail.items()}
     if isinstance(detail, list | tuple):
         return [_messages(item) for item in detail]
-    return str(detail)
+    return _text(detail)
 
 
 def _first_message(fields, path: str = "") -> tuple[str, int]:

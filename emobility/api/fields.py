@@ -22,6 +22,9 @@ TOO_LARGE = Decimal(10) ** 12
 AMOUNT_RE = re.compile(r"^-?[0-9]+(?:\.[0-9]+)?\Z")
 #: an idempotency key: 1 to 100 visible ASCII characters (a UUID is a good one)
 IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,100}\Z")
+#: text PostgreSQL cannot store: NUL characters, and lone surrogates (which have no UTF-8 form;
+#: a JSON body can carry them as escapes such as ``"\ud800"``)
+UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
 #: what is wrong with an ``Idempotency-Key`` header that is not one
 BAD_IDEMPOTENCY_HEADER = _("The Idempotency-Key header must be 1 to 100 visible ASCII "
                            "characters (a UUID is a good one).")
@@ -110,6 +113,28 @@ class AmountField(serializers.Field):
 
     def to_representation(self, value):
         return format(value, "f")
+
+
+def unstorable_in(value) -> str | None:
+    """Where a JSON value kept as received (e.g. a record's ``raw``) holds text PostgreSQL
+    cannot store, in a name or a string: its path (``provider.card``, ``lines[2]``), else
+    ``None``. Serializer fields check their own text; this is for the fields no serializer
+    reads."""
+    stack = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, str):
+            if UNSTORABLE_RE.search(item):
+                return path
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                here = f"{path}.{key}" if path else str(key)
+                if UNSTORABLE_RE.search(str(key)):
+                    return UNSTORABLE_RE.sub("\ufffd", here)
+                stack.append((child, here))
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in enumerate(item))
+    return None
 
 
 def money(amount: Decimal | None, currency) -> str | None:

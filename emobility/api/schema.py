@@ -6,6 +6,8 @@ so a new view that follows the pattern is described without annotations; every a
 documented as a JSON object and every error with the one error body (``exceptions.py``).
 """
 
+from decimal import Decimal
+
 from drf_spectacular.extensions import (
     OpenApiAuthenticationExtension,
     OpenApiSerializerFieldExtension,
@@ -91,3 +93,41 @@ class AmountFieldScheme(OpenApiSerializerFieldExtension):
     def map_serializer_field(self, auto_schema, direction):
         return {"oneOf": [{"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"},
                           {"type": "number"}]}
+
+
+def _bound(value):
+    """A bound of a decimal field as a JSON number of the document (describes, never
+    computes)."""
+    value = Decimal(value)
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+class DecimalFieldScheme(OpenApiSerializerFieldExtension):
+    """A decimal input: a JSON number (read as an exact decimal by the parser) or a numeric
+    string with at most the field's digits, within its bounds (DRF's own description lets an
+    empty string through, which is no number)."""
+
+    target_class = "rest_framework.fields.DecimalField"
+    match_subclasses = True
+
+    def map_serializer_field(self, auto_schema, direction):
+        field = self.target
+        if direction != "request":
+            return auto_schema._map_serializer_field(field, direction, bypass_extensions=True)
+        places = field.decimal_places
+        whole = (field.max_digits - places if field.max_digits is not None and places is not None
+                 else None)
+        negative = field.min_value is None or field.min_value < 0
+        digits = f"{{1,{whole}}}" if whole else "+"
+        if places is None:
+            fraction = r"(\.[0-9]+)?"
+        else:
+            fraction = rf"(\.[0-9]{{1,{places}}})?" if places else ""
+        number = {"type": "number"}
+        if field.min_value is not None:
+            number["minimum"] = _bound(field.min_value)
+        if field.max_value is not None:
+            number["maximum"] = _bound(field.max_value)
+        string = {"type": "string",
+                  "pattern": f"^{'-?' if negative else ''}[0-9]{digits}{fraction}$"}
+        return {"oneOf": [string, number]}

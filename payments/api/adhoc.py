@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from rest_framework import exceptions, serializers, status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from emobility.api.exceptions import Conflict, Unprocessable
@@ -31,6 +32,7 @@ from emobility.api.fields import (
     PatternField,
     TextField,
     money,
+    unstorable_in,
 )
 from emobility.api.permissions import ActsForAnOperator, MayWrite
 from emobility.api.tenancy import operator_field, request_input, request_operator
@@ -197,6 +199,12 @@ class TerminalTransactionsApi(APIView):
 
     def post(self, request):
         data, operator = request_input(request, self.InputSerializer)
+        # the record is kept as received (``raw``), with the fields no serializer reads
+        where = unstorable_in(request.data)
+        if where is not None:
+            raise exceptions.ValidationError({where or api_settings.NON_FIELD_ERRORS_KEY: [_(
+                "Give text without NUL characters or lone surrogates (the record is kept as "
+                "received).")]})
         try:
             authorization = terminal_authorization_record(
                 operator=operator, terminal_serial=data["terminal_serial"],
