@@ -14,3 +14,9 @@ def query_with(request, **changes):
         else:
             query[key] = value
     return query.urlencode()
+
+
+@register.simple_tag
+def query_page(request, param: str, number: int):
+    """The request's query string with the page parameter ``param`` set to ``number``."""
+    return query_with(request, **{param: number})
