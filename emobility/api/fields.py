@@ -25,6 +25,9 @@ IDEMPOTENCY_KEY_RE = re.compile(r"^[\x21-\x7e]{1,100}\Z")
 #: text PostgreSQL cannot store: NUL characters, and lone surrogates (which have no UTF-8 form;
 #: a JSON body can carry them as escapes such as ``"\ud800"``)
 UNSTORABLE_RE = re.compile("[\x00\ud800-\udfff]")
+#: control characters (C0, DEL, C1): no time holds one, though Python's ISO parser reads
+#: ``2026-10-02T08:00:00Z\x00`` as a time
+CONTROL_RE = re.compile("[\x00-\x1f\x7f-\x9f]")
 #: what is wrong with an ``Idempotency-Key`` header that is not one
 BAD_IDEMPOTENCY_HEADER = _("The Idempotency-Key header must be 1 to 100 visible ASCII "
                            "characters (a UUID is a good one).")
@@ -32,9 +35,13 @@ BAD_IDEMPOTENCY_HEADER = _("The Idempotency-Key header must be 1 to 100 visible 
 
 class AwareDateTimeField(serializers.DateTimeField):
     """An ISO 8601 date and time with its UTC offset (``2026-10-15T14:00:00+02:00`` or
-    ``...Z``), returned in UTC. A time without an offset is refused: it would be guessed."""
+    ``...Z``), returned in UTC. A time without an offset is refused: it would be guessed, and
+    so is one with a control character (a NUL, a line break…): it is no time, whatever Python's
+    parser makes of it."""
 
     default_error_messages = {
+        "control": _("Give the time without control characters (such as NUL or a line "
+                     "break), e.g. 2026-10-15T14:00:00+02:00."),
         "naive": _("Give the time with its UTC offset, e.g. 2026-10-15T14:00:00+02:00 or "
                    "2026-10-15T12:00:00Z; a time without an offset is ambiguous."),
         "before": _("Give a time from {min} on."),
@@ -53,6 +60,8 @@ class AwareDateTimeField(serializers.DateTimeField):
         return super().enforce_timezone(value)
 
     def to_internal_value(self, value):
+        if isinstance(value, str) and CONTROL_RE.search(value):
+            self.fail("control")
         result = super().to_internal_value(value)
         if self.min_value is not None and result < self.min_value:
             self.fail("before", min=self.min_value.isoformat())

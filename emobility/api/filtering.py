@@ -12,7 +12,8 @@ so another operator's key finds nothing: the list is empty, exactly as for a key
 exist.
 
 ``ListApi`` describes its filter set in the OpenAPI document: ``schema.ApiSchema`` reads a view's
-``FilterSerializer``, which ``ListApi`` derives from ``filterset_class``.
+``FilterSerializer``, which ``ListApi`` derives from ``filterset_class``, and documents the
+``page`` parameter and the page's shape of every list that paginates (``ListApi.paginated``).
 """
 
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.views import APIView
 
+from .fields import CONTROL_RE
 from .permissions import ActsForAnOperator
 
 #: times a filter accepts: from 2000 up to (not including) 2100
@@ -59,7 +61,8 @@ class BooleanFilter(django_filters.Filter):
 
 
 class AwareDateTimeField(forms.DateTimeField):
-    """An ISO 8601 time with its UTC offset, from 2000 to 2099 (as every time the API takes)."""
+    """An ISO 8601 time with its UTC offset, from 2000 to 2099 (as every time the API takes),
+    without control characters (``fields.AwareDateTimeField``'s rules)."""
 
     default_error_messages = {
         "invalid": _("Give the time in ISO 8601 with its UTC offset, e.g. "
@@ -67,13 +70,15 @@ class AwareDateTimeField(forms.DateTimeField):
         "naive": _("Give the time with its UTC offset, e.g. 2026-10-15T14:00:00+02:00 or "
                    "2026-10-15T12:00:00Z; a time without an offset is ambiguous."),
         "range": _("Give a time from 2000 up to 2099."),
+        "control": _("Give the time without control characters (such as NUL or a line "
+                     "break), e.g. 2026-10-15T14:00:00+02:00."),
     }
 
     def to_python(self, value):
         if value in self.empty_values:
             return None
-        if "\x00" in str(value):  # Python's ISO parser would stop reading at it
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        if CONTROL_RE.search(str(value)):  # Python's ISO parser would read "…Z\x00" as a time
+            raise forms.ValidationError(self.error_messages["control"], code="control")
         try:
             parsed = parse_datetime(str(value).strip())
         except ValueError:
@@ -138,6 +143,8 @@ class ListApi(APIView):
     """A paginated, filtered list of the operator's rows. Subclasses set ``filterset_class`` and
     answer ``get`` with ``rows.page(request, self, filtered(request, self, queryset), shape)``."""
 
+    #: ``GET`` answers one page (``?page=``): ``schema.ApiSchema`` documents it
+    paginated = True
     permission_classes = [IsAuthenticated, ActsForAnOperator]
     filter_backends = [DjangoFilterBackend]
     filterset_class: type[FilterSet] | None = None

@@ -4,8 +4,14 @@ The API's views are plain ``APIView`` classes with nested serializers: ``InputSe
 body of a write, ``FilterSerializer`` the query parameters of a list. ``ApiSchema`` reads them,
 so a new view that follows the pattern is described without annotations; every answer is
 documented as a JSON object and every error with the one error body (``exceptions.py``).
+
+A list that paginates (``paginates``: a ``filtering.ListApi``, a view that says
+``paginated = True``, or one whose ``get`` answers with ``rows.page`` or DRF's
+``PageNumberPagination``) is documented with its ``page`` query parameter and its answer as a
+page: ``{"count", "next", "previous", "results"}``.
 """
 
+import inspect
 from decimal import Decimal
 
 from drf_spectacular.extensions import (
@@ -14,8 +20,9 @@ from drf_spectacular.extensions import (
 )
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, inline_serializer
 from rest_framework import serializers
+from rest_framework.pagination import BasePagination
 
 #: the one error body (``emobility.api.exceptions.error_body``)
 ErrorSerializer = inline_serializer("Error", {
@@ -25,6 +32,22 @@ ErrorSerializer = inline_serializer("Error", {
         "fields": serializers.DictField(required=False, child=serializers.JSONField()),
     }),
 })
+
+#: one page of a list (``rows.page``: DRF's ``PageNumberPagination``, 50 rows a page)
+PageSerializer = inline_serializer("Page", {
+    "count": serializers.IntegerField(help_text="Rows in the whole list"),
+    "next": serializers.URLField(allow_null=True, help_text="The next page; null on the last"),
+    "previous": serializers.URLField(allow_null=True,
+                                     help_text="The previous page; null on the first"),
+    "results": serializers.ListField(child=serializers.DictField(),
+                                     help_text="This page's rows (at most 50)"),
+})
+
+#: the query parameter that picks a page
+PAGE_PARAMETER = OpenApiParameter(
+    "page", OpenApiTypes.INT, OpenApiParameter.QUERY, required=False,
+    description="The page, from 1 (default 1; 50 rows a page). A page that does not exist "
+                "answers 404.")
 
 #: answers every endpoint may give, besides its own
 ERRORS = {
@@ -41,8 +64,31 @@ WRITE_ERRORS = {
 }
 
 
+def paginates(view) -> bool:
+    """Whether ``GET`` on ``view`` (a view or its class) answers one page of a list: the
+    view's ``paginated`` when it says (``filtering.ListApi`` does), else whether its ``get``
+    answers with ``rows.page`` or a DRF pagination class (read from the names ``get`` uses)."""
+    from . import rows
+
+    cls = view if isinstance(view, type) else type(view)
+    said = getattr(cls, "paginated", None)
+    if said is not None:
+        return bool(said)
+    get = getattr(cls, "get", None)
+    if get is None or not inspect.isfunction(get):
+        return False
+    used = inspect.getclosurevars(get).globals
+    for value in used.values():
+        if value is rows.page or (isinstance(value, type) and issubclass(value, BasePagination)):
+            return True
+    return used.get("rows") is rows and "page" in get.__code__.co_names
+
+
 class ApiSchema(AutoSchema):
     """Describes the API's ``APIView`` classes from their nested serializers."""
+
+    def _paginated_get(self) -> bool:
+        return self.method == "GET" and paginates(self.view)
 
     def get_request_serializer(self):
         if self.method in ("GET", "HEAD", "DELETE"):
@@ -51,6 +97,9 @@ class ApiSchema(AutoSchema):
 
     def get_response_serializers(self):
         ok = OpenApiResponse(OpenApiTypes.OBJECT, description="Success")
+        if self._paginated_get():
+            return {200: OpenApiResponse(PageSerializer, description="One page of the list"),
+                    **ERRORS}
         if self.method in ("GET", "HEAD", "DELETE"):
             return {200: ok, **ERRORS}
         return {200: ok, 201: ok, 202: ok, **ERRORS, **WRITE_ERRORS}
@@ -71,6 +120,8 @@ class ApiSchema(AutoSchema):
         filters = getattr(self.view, "FilterSerializer", None)
         if self.method == "GET" and filters is not None:
             parameters.append(filters)
+        if self._paginated_get():
+            parameters.append(PAGE_PARAMETER)
         return parameters
 
 

@@ -287,12 +287,27 @@ def test_a_terminal_transaction_is_recorded_once(client, a):
     ({"currency": "GBP"}, 422, "ad_hoc_refused"),
     ({"authorized_at": "2026-10-01T09:00:00"}, 400, "invalid"),
     ({"authorized_at": "1999-12-31T23:00:00Z"}, 400, "invalid"),
+    ({"authorized_at": "2026-10-01T11:00:00+02:00\x00"}, 400, "invalid"),
+    ({"authorized_at": "2026-10-01T11:00:00+02:00\n"}, 400, "invalid"),
     ({"authorization_reference": "R" * 37}, 400, "invalid"),
     ({"authorization_reference": None}, 400, "invalid"),
     ({"card_label": 4242}, 400, "invalid"),
 ])
 def test_terminal_records_that_are_refused(client, a, changes, status, code):
     error(post_json(client, RECORDS, transaction_record(a, **changes), a.key), status, code)
+    assert not Authorization.objects.exists() and not Payment.objects.exists()
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "lone \ud800", "\udfff"])
+@pytest.mark.parametrize("field", ["terminal_serial", "authorization_reference", "currency",
+                                   "card_label", "authorized_at", "kept"])
+def test_a_terminal_record_with_a_nul_or_a_lone_surrogate_anywhere_answers_400(client, a, field,
+                                                                              text):
+    """docs/payments-adhoc.md: in a field a serializer reads or in one kept as received."""
+    record = transaction_record(a, **{field: text})
+    response = post_json(client, RECORDS, record, a.key)
+    err = error(response, 400, "invalid")
+    assert list(err["fields"]) == [field]
     assert not Authorization.objects.exists() and not Payment.objects.exists()
 
 

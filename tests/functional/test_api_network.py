@@ -443,6 +443,16 @@ def test_malformed_session_filters_answer_400(client, a, query, field):
     assert list(error(response, 400, "invalid")["fields"]) == [field]
 
 
+@pytest.mark.parametrize("value", ["2026-10-02T08:00:00Z\x00", "2026-10-02T08:00:00Z\n",
+                                   "\t2026-10-02T08:00:00Z", "2026-10-02T08:00\x1b:00Z"])
+def test_a_session_time_filter_with_a_control_character_answers_400(client, a, value):
+    response = client.get(url("sessions"), {"start_from": value},
+                          HTTP_AUTHORIZATION=f"Bearer {a.key}")
+    assert error(response, 400, "invalid")["fields"] == {"start_from": [
+        "Give the time without control characters (such as NUL or a line break), e.g. "
+        "2026-10-15T14:00:00+02:00."]}
+
+
 def test_one_session_with_its_breakdown(client, a, b):
     data = answer(get(client, url("sessions", "CDR-acme-04-2"), a.key))
     assert data["price"]["incl_vat"] == "9.92"

@@ -431,6 +431,42 @@ def test_the_same_instant_in_any_offset_gives_the_same_quote(client, a, start):
     assert quote["periods"][0]["start"] == "2026-10-15T12:00:00Z"
 
 
+CONTROL_CHARACTERS = ["\x00", "\x01", "\t", "\n", "\r", "\x1b", "\x1f", "\x7f", "\x85",
+                      "\x9f"]
+
+
+def test_pythons_iso_parser_reads_a_time_with_a_trailing_nul():
+    """Why the API checks for control characters itself: ``fromisoformat`` takes the NUL."""
+    assert datetime.fromisoformat("2026-10-02T08:00:00Z\x00") == datetime(2026, 10, 2, 8,
+                                                                          tzinfo=UTC)
+
+
+@pytest.mark.parametrize("control", CONTROL_CHARACTERS)
+@pytest.mark.parametrize("where", ["end", "start", "middle"])
+def test_a_start_with_a_control_character_is_refused_clearly(client, a, control, where):
+    start = {"end": f"2026-10-02T08:00:00Z{control}", "start": f"{control}2026-10-02T08:00:00Z",
+             "middle": f"2026-10-02T08:00{control}:00Z"}[where]
+    err = error(post(client, body(a["evse"], start=start), a["key"]), 400, "invalid")
+    assert set(err["fields"]) == {"start"}
+    assert err["fields"]["start"] == [
+        "Give the time without control characters (such as NUL or a line break), e.g. "
+        "2026-10-15T14:00:00+02:00."]
+    assert control not in err["message"]
+
+
+def test_a_start_with_a_trailing_nul_as_a_json_escape_is_refused(client, a):
+    raw = json.dumps(body(a["evse"], start="2026-10-02T08:00:00Z\x00"))
+    assert "\\u0000" in raw
+    err = error(post(client, None, a["key"], raw=raw), 400, "invalid")
+    assert "control characters" in err["fields"]["start"][0]
+
+
+def test_the_same_start_without_the_control_character_is_priced(client, a):
+    response = post(client, body(a["evse"], start="2026-10-02T08:00:00Z"), a["key"])
+    assert response.status_code == 200, response.content
+    assert response.json()["periods"][0]["start"] == "2026-10-02T08:00:00Z"
+
+
 HOSTILE = {
     "sql": "'; DROP TABLE emobility_evse; --",
     "html": "<script>alert(1)</script>",

@@ -11,9 +11,7 @@ for reading and writing (tests/functional/isolation/: the cases and the world).
 """
 
 import hashlib
-import importlib
 import json
-import pkgutil
 
 import pytest
 from django.apps import apps
@@ -22,7 +20,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from tests.functional import isolation
-from tests.functional.isolation import LIST, OBJECT, PUBLIC
+from tests.functional.isolation import LIST, OBJECT, PUBLIC, all_cases
 from tests.functional.isolation.world import build_world
 
 NAMESPACES = ("portal", "api")
@@ -45,22 +43,8 @@ def url_names(namespace: str) -> list[str]:
     return found
 
 
-def cases() -> dict[str, dict]:
-    """The cases of every ``cases_*`` module, per namespace."""
-    merged = {"portal": {}, "api": {}}
-    for module in pkgutil.iter_modules(isolation.__path__):
-        if not module.name.startswith("cases_"):
-            continue
-        loaded = importlib.import_module(f"{isolation.__name__}.{module.name}")
-        for namespace, attribute in (("portal", "PORTAL"), ("api", "API")):
-            for name, case in getattr(loaded, attribute, {}).items():
-                assert name not in merged[namespace], f"{namespace}:{name} has two cases"
-                merged[namespace][name] = case
-    return merged
-
-
 def test_every_url_pattern_has_an_isolation_case():
-    known = cases()
+    known = all_cases()
     for namespace in NAMESPACES:
         names = url_names(namespace)
         assert names, f"no URL patterns found in the {namespace} namespace"
@@ -170,7 +154,7 @@ class Walker:
 def test_operator_a_never_reaches_operator_b_anywhere(db):
     world = build_world()
     before = fingerprint(world.b.operator)
-    known = cases()
+    known = all_cases()
     walker = Walker(world)
 
     portal = Client()

@@ -10,8 +10,6 @@ one ``h1``; every image has ``alt``; links and buttons have a text; tables sit i
 (the skip link's target) and ``<html lang>`` in the language asked for.
 """
 
-import importlib
-import pkgutil
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
@@ -19,8 +17,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from tests.functional import isolation
-from tests.functional.isolation import OBJECT
+from tests.functional.isolation import OBJECT, all_cases
 from tests.functional.isolation.world import World, build_world
 
 #: portal URL names that answer no page of their own: downloads, a fragment htmx swaps in, and
@@ -203,15 +200,6 @@ def portal_patterns() -> list[tuple[str, URLPattern]]:
     return found
 
 
-def portal_cases() -> dict:
-    merged = {}
-    for module in pkgutil.iter_modules(isolation.__path__):
-        if module.name.startswith("cases_"):
-            loaded = importlib.import_module(f"{isolation.__name__}.{module.name}")
-            merged.update(getattr(loaded, "PORTAL", {}))
-    return merged
-
-
 def swapped(world: World) -> World:
     """The world with A in B's place: an isolation case's ``kwargs(world)`` then names A's rows,
     which A's manager may read."""
@@ -220,7 +208,7 @@ def swapped(world: World) -> World:
 
 def requests_for(world: World):
     """(label, url name, method, url, data) of every page to read, from the URL conf."""
-    cases = portal_cases()
+    cases = all_cases()["portal"]
     mine = swapped(world)
     for name, pattern in portal_patterns():
         case = cases.get(name)

@@ -32,3 +32,21 @@ class Case:
     query: Callable | None = None
     #: why a PUBLIC pattern holds no operator data
     reason: str = ""
+
+
+def all_cases() -> dict[str, dict[str, Case]]:
+    """The cases of every ``cases_*`` module, per namespace (``portal``, ``api``); a URL name
+    with two cases is an error."""
+    import importlib
+    import pkgutil
+
+    merged = {"portal": {}, "api": {}}
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("cases_"):
+            continue
+        loaded = importlib.import_module(f"{__name__}.{module.name}")
+        for namespace, attribute in (("portal", "PORTAL"), ("api", "API")):
+            for name, case in getattr(loaded, attribute, {}).items():
+                assert name not in merged[namespace], f"{namespace}:{name} has two cases"
+                merged[namespace][name] = case
+    return merged
