@@ -30,9 +30,19 @@ def page(live_server, monkeypatch):
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
     # still synchronous.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
+    # Django keeps its connections in an asgiref Local: thread-local while no event loop runs,
+    # but per context once one does, and Playwright marks its loop as running in this thread
+    # between its calls. Without the lines below the test's ORM calls would open a second
+    # connection that pytest-django neither sees nor closes, and dropping the test database
+    # at the end of the session would fail ("is being accessed by other users"). So the test
+    # keeps using the connections pytest-django set up (and flushes and closes).
+    outside = {alias: connections[alias] for alias in connections}
     with sync_playwright() as playwright:
+        for alias, connection in outside.items():
+            connections[alias] = connection  # in the loop's context storage, the same objects
         browser = playwright.chromium.launch(executable_path=chromium_path(), headless=True)
         context = browser.new_context(viewport={"width": 1280, "height": 1000})
         try:
