@@ -30,7 +30,7 @@ from django.db.models import Q
 from django.shortcuts import redirect, render
 from django.urls import path
 from django.utils import timezone
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
@@ -282,27 +282,27 @@ def settings(request, operator):
         section = request.POST.get("section", "")
         if section not in SECTIONS:
             status = 400
-            messages.error(request, _g("Choose what to change."))
+            messages.error(request, gettext("Choose what to change."))
         elif section == "branding":
             status, forms_ = _post_branding(request, operator)
         elif section == "series":
             kind = request.POST.get("kind", "")
             if kind not in NumberSeries.Kind.values:
                 status = 400
-                messages.error(request, _g("Choose a number series."))
+                messages.error(request, gettext("Choose a number series."))
             else:
                 form = series_prefix_update(operator=operator, user=request.user, kind=kind,
                                             data=request.POST)
                 if form.is_valid():
-                    messages.success(request, _g("The prefix was saved.") if form.has_changed()
-                                     else _g("Nothing was changed."))
+                    messages.success(request, gettext("The prefix was saved.") if form.has_changed()
+                                     else gettext("Nothing was changed."))
                     return redirect("portal:settings")
                 status, forms_ = 400, {f"series_{kind}": form}
         else:
             form = payment_terms_update(operator=operator, user=request.user,
                                         data=request.POST)
             if form.is_valid():
-                messages.success(request, _g("The payment terms were saved."))
+                messages.success(request, gettext("The payment terms were saved."))
                 return redirect("portal:settings")
             status, forms_ = 400, {"terms": form}
         if status == 302:
@@ -325,8 +325,8 @@ def _post_branding(request, operator):
                               colour=form.cleaned_data["brand_colour"],
                               logo=form.cleaned_data.get("logo"),
                               remove_logo=form.cleaned_data["remove_logo"])
-    messages.success(request, _g("The branding was saved.") if changes
-                     else _g("Nothing was changed."))
+    messages.success(request, gettext("The branding was saved.") if changes
+                     else gettext("Nothing was changed."))
     return 302, {}
 
 
