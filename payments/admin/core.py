@@ -662,9 +662,9 @@ class PaymentAdmin(ReadOnlyPaymentsAdmin):
         return self.form_page(
             request, form=form, submit=_("Mark paid"),
             original=payments[0] if len(payments) == 1 else None,
-            title=ngettext("Mark paid: %(what)s", "Mark %(n)s payments paid",
-                           len(payments)) % {"what": payment_label(payments[0]),
-                                             "n": len(payments)},
+            title=(_("Mark paid: %(what)s") % {"what": payment_label(payments[0])}
+                   if len(payments) == 1
+                   else _("Mark %(n)s payments paid") % {"n": len(payments)}),
             cancel_url=self._cancel_url(payments),
             intro=self._intro(payments, _(
                 "Money received outside the system (a transfer seen in the bank, cash): the "
@@ -719,8 +719,9 @@ class PaymentAdmin(ReadOnlyPaymentsAdmin):
             request, form=form, submit=_("Cancel the payment") if len(payments) == 1
             else _("Cancel the payments"),
             original=payments[0] if len(payments) == 1 else None,
-            title=ngettext("Cancel: %(what)s", "Cancel %(n)s payments", len(payments)) % {
-                "what": payment_label(payments[0]), "n": len(payments)},
+            title=(_("Cancel: %(what)s") % {"what": payment_label(payments[0])}
+                   if len(payments) == 1
+                   else _("Cancel %(n)s payments") % {"n": len(payments)}),
             cancel_url=self._cancel_url(payments),
             intro=self._intro(payments, _(
                 "Nothing more is collected (an authorization is released at the provider "
@@ -976,8 +977,8 @@ class PaymentMethodAdmin(CustomerColumns, ConfigAdmin):
         return self.form_page(
             request, form=form, submit=_("Revoke"),
             original=methods[0] if len(methods) == 1 else None,
-            title=ngettext("Revoke %(method)s", "Revoke %(n)s methods", len(methods)) % {
-                "method": methods[0], "n": len(methods)},
+            title=(_("Revoke %(method)s") % {"method": methods[0]} if len(methods) == 1
+                   else _("Revoke %(n)s methods") % {"n": len(methods)}),
             cancel_url=self._cancel_url(methods),
             intro=_("%(names)s: no longer used. %(waiting)s, so that dunning takes over.") % {
                 "names": names, "waiting": ngettext(
