@@ -1,5 +1,7 @@
 """The CPO manager portal: log-in, the operator switch and the dashboard (docs/portal.md)."""
 
+from zoneinfo import ZoneInfo
+
 from django.contrib.auth import views as auth_views
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -8,6 +10,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+
+from invoicing.services.invoices import settings_for
 
 from .access import portal_view
 from .forms import OperatorForm, PeriodForm
@@ -18,7 +22,9 @@ from .tenancy import operator_choose, portal_operators
 
 @portal_view
 def dashboard(request, operator):
-    default = last_month(timezone.now().date())
+    # "last month" as the operator's invoices count months: in its invoicing time zone
+    zone = ZoneInfo(settings_for(operator).time_zone)
+    default = last_month(timezone.localdate(timezone=zone))
     form = PeriodForm(request.GET if request.GET else None,
                       initial={"first": default.first, "last": default.last})
     if not request.GET:

@@ -180,6 +180,24 @@ def test_the_default_period_is_last_month(client, network):
     assert period.first.day == 1 and period.last.month != date.today().month
 
 
+@pytest.mark.parametrize(("zone", "month"), [("Europe/Amsterdam", 11), ("America/New_York", 10)])
+def test_the_default_month_is_last_month_in_the_operators_time_zone(client, network,
+                                                                      monkeypatch, zone,
+                                                                      month):
+    """At 23:30 UTC on 30 November it is already 1 December in Amsterdam (last month:
+    November) but still 30 November in New York (last month: October)."""
+    from django.utils import timezone as django_timezone
+
+    from invoicing.models import InvoicingSettings
+
+    InvoicingSettings.objects.create(operator=network["a"], time_zone=zone)
+    instant = datetime(2026, 11, 30, 23, 30, tzinfo=UTC)
+    monkeypatch.setattr(django_timezone, "now", lambda: instant)
+    client.force_login(network["manager"])
+    period = client.get(DASHBOARD).context["period"]
+    assert (period.first, period.last.month) == (date(2026, month, 1), month)
+
+
 def test_an_operators_user_never_sees_another_operators_figures(client, network):
     client.force_login(network["manager"])
     figures, html = _figures(client)
