@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from emobility.models import ChargingStation, Customer, Evse, Location, Operator
+from invoicing.services.invoices import settings_for
 from tariffs.models import Tariff, TariffAssignment, TariffGroup
 
 from .tariff_builder import DAYS, HOURS, BuilderPrices, SidePrices, cell_name, peak_cells
@@ -29,10 +30,9 @@ LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 def operator_time_zone(operator: Operator) -> str:
-    """The zone in which the operator's people read and type validity: that of its first
-    location (Europe/Amsterdam without locations)."""
-    return (Location.objects.filter(operator=operator).order_by("pk")
-            .values_list("time_zone", flat=True).first()) or DEFAULT_TIME_ZONE
+    """The zone in which the operator's people read and type validity: the operator's own
+    (its invoicing time zone, in which its months are counted too)."""
+    return settings_for(operator).time_zone
 
 
 def as_local(value: datetime, zone: str) -> datetime:

@@ -1,7 +1,7 @@
 """The portal's tariff pages (list, detail, create, new version, peak/off-peak builder,
 assignments) and the price simulator (/portal/simulator/), with the test client."""
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from decimal import Decimal
 
 import pytest
@@ -405,6 +405,19 @@ def test_assigning_a_tariff_to_a_station_for_a_tariff_group(client, a):
                              charging_seconds=600)
     assert for_fleet.resolution.version.tariff == tariff
     assert for_others.resolution.version.tariff == a.tariff
+
+
+@pytest.mark.parametrize(("zone", "utc_hour"), [("Europe/Amsterdam", 23),
+                                                 ("America/New_York", 5)])
+def test_validity_is_typed_in_the_operators_time_zone(client, a, zone, utc_hour):
+    """Midnight of 1 January 2031, typed in the operator's (invoicing) time zone."""
+    from invoicing.models import InvoicingSettings
+
+    InvoicingSettings.objects.create(operator=a.operator, time_zone=zone)
+    body = _assign(level="network", valid_from="2031-01-01T00:00")
+    assert client.post(url("tariff_assign", a.tariff), body).status_code == 302
+    created = TariffAssignment.objects.filter(tariff=a.tariff).order_by("-pk").first()
+    assert created.valid_from.astimezone(UTC).hour == utc_hour
 
 
 @pytest.mark.parametrize("level", ["evse", "location", "region", "network"])
