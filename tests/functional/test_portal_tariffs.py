@@ -512,6 +512,13 @@ def test_the_simulator_prices_peak_and_off_peak_as_rating_would(client, a):
     assert late.context["result"]["total"]["excl_vat"] == "2.50"
 
 
+def test_the_simulators_amounts_are_written_in_the_pages_language(client, a):
+    _peak_tariff(client, a)
+    dutch = client.post(SIMULATOR, _simulate(a.evse), HTTP_ACCEPT_LANGUAGE="nl")
+    page = html(dutch)
+    assert 'data-total="excl">EUR 6,50' in page and 'data-total="incl">EUR 7,87' in page
+
+
 def test_the_simulator_says_which_group_matched(client, a):
     _peak_tariff(client, a)
     fleet = TariffFactory(operator=a.operator, code="alpha-FLEET")
