@@ -13,6 +13,7 @@ unblocks exactly the tokens it blocked. Every step is written to the invoice's h
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
@@ -118,6 +119,35 @@ def _reopen(case: DunningCase, today: date, now: datetime) -> DunningCase:
     return case
 
 
+@dataclass(frozen=True)
+class NextStep:
+    """What dunning does next for a case: ``kind`` ``reminder`` (of level ``name``) or
+    ``block`` (the customer's tokens), from the day ``on`` (``None``: not known yet)."""
+
+    kind: str
+    on: date | None
+    name: str = ""
+
+
+def dunning_next_step(case: DunningCase, config) -> NextStep | None:
+    """The next step of ``case`` by the operator's ``config`` (``PaymentSettings``): its next
+    reminder level, that level's days after the case opened; after the last one, blocking the
+    tokens ``block_after_days`` after the last reminder (when the operator blocks). ``None``:
+    the case is closed or nothing more is done."""
+    if not case.is_open:
+        return None
+    levels = config.dunning_levels or []
+    if case.level < len(levels):
+        level = levels[case.level]
+        return NextStep("reminder", case.opened_on + timedelta(days=int(level["days"])),
+                        level["name"])
+    if config.block_tokens and case.tokens_blocked_at is None:
+        return NextStep("block", timezone.localdate(case.last_reminder_at)
+                        + timedelta(days=config.block_after_days)
+                        if case.last_reminder_at else None)
+    return None
+
+
 def _advance(*, case_id: int, today: date, now: datetime, render) -> list[str]:
     """At most one step of one case (under its row lock); what it did, as counter names."""
     with transaction.atomic():
@@ -131,13 +161,12 @@ def _advance(*, case_id: int, today: date, now: datetime, render) -> list[str]:
             return []  # paid meanwhile: the next run closes the case, no reminder goes out
         config = settings_for(case.operator_id)
         levels = config.dunning_levels
-        opened = case.opened_on
         invoice = case.invoice
-        if case.level < len(levels):
-            level = levels[case.level]
-            if today < opened + timedelta(days=int(level["days"])):
-                return []
-            name = level["name"]
+        step = dunning_next_step(case, config)
+        if step is None or step.on is None or today < step.on:
+            return []
+        if step.kind == "reminder":
+            name = step.name
             late_fee = None
             fee_on_fee = DunningCase.objects.filter(late_fee_invoice=invoice).exists()
             if (name == "final" and config.late_fee > 0 and case.late_fee_invoice_id is None
@@ -163,9 +192,7 @@ def _advance(*, case_id: int, today: date, now: datetime, render) -> list[str]:
                    invoice.customer.email else "not e-mailed: the mail server refused it")
                 + "."))
             return ["reminders", "late_fees"] if late_fee is not None else ["reminders"]
-        if (config.block_tokens and case.tokens_blocked_at is None and case.last_reminder_at
-                and today >= timezone.localdate(case.last_reminder_at)
-                + timedelta(days=config.block_after_days)):
+        if step.kind == "block":
             # the customer's valid tokens, and those another open case blocks already (this
             # case blocks them too, so paying the other invoice does not unblock them)
             held = TokenBlock.objects.filter(token=OuterRef("pk"), unblocked_at__isnull=True,

@@ -6,7 +6,7 @@ Every row is read within the portal's operator: another operator's payment or ca
 Lists are paginated (50 a page) and read in a fixed number of queries whatever their length.
 """
 
-from datetime import date, timedelta
+from datetime import date
 
 from django import forms
 from django.core.paginator import Paginator
@@ -14,7 +14,6 @@ from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_safe
@@ -23,6 +22,7 @@ from invoicing.models import Invoice
 from payments import selectors
 from payments.models import DunningCase, Payment, PaymentEvent, PaymentSettings
 from payments.services.collection import settings_for
+from payments.services.dunning import dunning_next_step
 
 from ..access import portal_view
 
@@ -130,24 +130,17 @@ def payment_detail(request, operator, pk):
 # --- dunning -----------------------------------------------------------------------------------
 
 def next_action(case: DunningCase, config: PaymentSettings) -> tuple[str, date | None]:
-    """What dunning does next for ``case`` and from which day (``None``: nothing more), as
-    ``payments.services.dunning`` decides it: the next reminder level, days after the case
-    opened; after the last one, blocking the customer's tokens (when the operator blocks)."""
+    """What dunning does next for ``case`` and from which day (``None``: nothing more, or not
+    known yet), as ``payments.services.dunning`` decides it."""
     if not case.is_open:
         return _("Nothing: the case is closed."), None
-    levels = config.dunning_levels or []
-    if case.level < len(levels):
-        level = levels[case.level]
-        name = str(level.get("name", ""))
-        label = LEVEL_LABELS.get(name) or _("Reminder “%(name)s”") % {"name": name}
-        return str(label), case.opened_on + timedelta(days=int(level.get("days", 0)))
-    if config.block_tokens and case.tokens_blocked_at is None:
-        if case.last_reminder_at is None:
-            return _("Block the customer's tokens"), None
-        return (_("Block the customer's tokens"),
-                timezone.localdate(case.last_reminder_at)
-                + timedelta(days=config.block_after_days))
-    return _("Nothing: every reminder is sent; finance follows up."), None
+    step = dunning_next_step(case, config)
+    if step is None:
+        return _("Nothing: every reminder is sent; finance follows up."), None
+    if step.kind == "block":
+        return _("Block the customer's tokens"), step.on
+    label = LEVEL_LABELS.get(step.name) or _("Reminder “%(name)s”") % {"name": step.name}
+    return str(label), step.on
 
 
 def stage(case: DunningCase, config: PaymentSettings) -> str:
