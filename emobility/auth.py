@@ -5,9 +5,14 @@ granted to them or their groups directly). Which rows they may see is decided el
 operator-scoped selectors and the admin's scoped querysets.
 """
 
+import logging
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
+from django.utils.text import capfirst
+
+logger = logging.getLogger(__name__)
 
 # app labels whose models the back office manages.
 PROJECT_APPS = ("emobility", "tariffs", "promotions", "invoicing", "payments")
@@ -60,3 +65,19 @@ def acting_user(actor):
     """The user row behind ``actor`` for the records that keep who did something, or ``None``
     (no one, an anonymous user, or an API key's stand-in principal)."""
     return actor if isinstance(actor, get_user_model()) and actor.is_authenticated else None
+
+
+def history_record(*, obj, actor, message: str, flag: int | None = None, log=None) -> None:
+    """Keep a change of ``obj`` in the admin's history (``LogEntry``: who, what), which the
+    admin and the portal show; a change without a user (a task, an API key) goes to the log.
+    ``flag``: ``ADDITION`` or ``CHANGE`` (the default); ``log``: the caller's logger."""
+    from django.contrib.admin.models import CHANGE, LogEntry
+
+    user = acting_user(actor)
+    if user is None:
+        (log or logger).info("%s #%s (%s): %s", capfirst(obj._meta.verbose_name), obj.pk, obj,
+                             message)
+        return
+    LogEntry.objects.log_actions(user_id=user.pk, queryset=[obj],
+                                 action_flag=CHANGE if flag is None else flag,
+                                 change_message=message, single_object=True)

@@ -34,6 +34,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
+from emobility.auth import history_record
 from emobility.models import Operator, validate_colour
 from invoicing.admin import NumberSeriesForm
 from invoicing.models import InvoicingSettings, NumberSeries, SeriesCounter
@@ -183,11 +184,14 @@ def recent_changes(operator, series: list[NumberSeries], config: InvoicingSettin
                 .order_by("-action_time", "-pk")[:RECENT_CHANGES])
 
 
+#: the payment terms of an operator without invoicing settings
+DEFAULT_TERMS = InvoicingSettings._meta.get_field("payment_terms_days").default
+
+
 # --- writes -----------------------------------------------------------------------------------
 
 def _log(user, obj, message: str, flag: int = CHANGE) -> None:
-    LogEntry.objects.log_actions(user_id=user.pk, queryset=[obj], action_flag=flag,
-                                 change_message=message, single_object=True)
+    history_record(obj=obj, actor=user, message=message, flag=flag)
 
 
 def branding_update(*, operator: Operator, user, colour: str, logo: tuple | None,
@@ -260,8 +264,8 @@ def payment_terms_update(*, operator: Operator, user, data) -> TermsForm:
         except IntegrityError:
             form.add_error(None, _("The settings were just made by someone else: try again."))
             return form
-        _log(user, saved, f"Portal: payment terms {before if before is not None else 14} → "
-                          f"{saved.payment_terms_days} days.",
+        was = before if before is not None else DEFAULT_TERMS
+        _log(user, saved, f"Portal: payment terms {was} → {saved.payment_terms_days} days.",
              CHANGE if before is not None else ADDITION)
     return form
 

@@ -19,12 +19,12 @@ from __future__ import annotations
 import logging
 from datetime import date, timedelta
 
-from django.contrib.admin.models import ADDITION, CHANGE, LogEntry
+from django.contrib.admin.models import ADDITION, CHANGE
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
 
-from emobility.auth import acting_user
+from emobility.auth import history_record
 from emobility.models import Customer, Location
 
 from ..models import RetailPlan, RetailSubscription
@@ -95,12 +95,7 @@ def retail_plan_validate(*, plan: RetailPlan, tariff_groups=None) -> list[str]:
 # --- subscriptions -------------------------------------------------------------------------------
 
 def _audit(subscription: RetailSubscription, actor, flag: int, message: str) -> None:
-    user = acting_user(actor)
-    if user is None:
-        logger.info("Retail subscription #%s (%s): %s", subscription.pk, subscription, message)
-        return
-    LogEntry.objects.log_actions(user_id=user.pk, queryset=[subscription], action_flag=flag,
-                                 change_message=message, single_object=True)
+    history_record(obj=subscription, actor=actor, message=message, flag=flag, log=logger)
 
 
 def _overlapping(*, customer_id: int, plan_id: int, starts_on: date, ends_on: date | None,
