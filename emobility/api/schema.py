@@ -147,10 +147,10 @@ class AmountFieldScheme(OpenApiSerializerFieldExtension):
 
 
 def _bound(value):
-    """A bound of a decimal field as a JSON number of the document (describes, never
-    computes)."""
+    """A bound of a decimal field as a number of the document, exact: the YAML and JSON
+    renderers write a ``Decimal`` as a number."""
     value = Decimal(value)
-    return int(value) if value == value.to_integral_value() else float(value)
+    return int(value) if value == value.to_integral_value() else value
 
 
 class DecimalFieldScheme(OpenApiSerializerFieldExtension):
